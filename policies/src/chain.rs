@@ -1,0 +1,247 @@
+//! A route's compiled policies, run in phase order on each request: no parsing, no lock,
+//! no store read; allocation only where a header value must be made.
+
+use std::time::Duration;
+
+use crate::acl::Acl;
+use crate::basic_auth::BasicAuth;
+use crate::clock::duration_nanos;
+use crate::cors::Cors;
+use crate::counters::Counters;
+use crate::directory::Directory;
+use crate::headers::{HeaderEdits, Headers};
+use crate::ip_filter::IpFilter;
+use crate::jwt::JwtAuth;
+use crate::key_auth::KeyAuth;
+use crate::problem::{Problem, Problems};
+use crate::rate_limit::RateLimit;
+use crate::request::{HeaderSink, RequestState, RequestView};
+use crate::request_size::RequestSize;
+use crate::rewrite::Rewrite;
+use crate::spec::PolicySpec;
+use crate::verdict::Verdict;
+
+/// One compiled policy.
+#[derive(Debug, Clone)]
+pub enum Policy {
+    KeyAuth(KeyAuth),
+    Jwt(JwtAuth),
+    BasicAuth(BasicAuth),
+    Acl(Acl),
+    RateLimit(RateLimit),
+    IpFilter(IpFilter),
+    Cors(Cors),
+    RequestSize(RequestSize),
+    Headers(Headers),
+    Rewrite(Rewrite),
+}
+
+impl Policy {
+    /// Compiles one (validated or not) spec; `Err` paths are relative to the policy.
+    pub fn compile(
+        spec: &PolicySpec,
+        route: &str,
+        index: usize,
+        counters: &Counters,
+    ) -> Result<Self, Vec<Problem>> {
+        let problems = spec.validate();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(match spec {
+            PolicySpec::KeyAuth(s) => Self::KeyAuth(KeyAuth::compile(s)?),
+            PolicySpec::Jwt(s) => Self::Jwt(JwtAuth::compile(s)?),
+            PolicySpec::BasicAuth(s) => Self::BasicAuth(BasicAuth::compile(s)?),
+            PolicySpec::Acl(s) => Self::Acl(Acl::compile(s)?),
+            PolicySpec::RateLimit(s) => {
+                Self::RateLimit(RateLimit::compile(s, route, index, &counters.limiters)?)
+            }
+            PolicySpec::IpFilter(s) => Self::IpFilter(IpFilter::compile(s)?),
+            PolicySpec::Cors(s) => Self::Cors(Cors::compile(s)?),
+            PolicySpec::RequestSize(s) => Self::RequestSize(RequestSize::compile(s)?),
+            PolicySpec::Headers(s) => Self::Headers(Headers::compile(s)?),
+            PolicySpec::Rewrite(s) => Self::Rewrite(Rewrite::compile(s)?),
+        })
+    }
+
+    /// The policy `type`, as in specs and metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::KeyAuth(_) => "key_auth",
+            Self::Jwt(_) => "jwt",
+            Self::BasicAuth(_) => "basic_auth",
+            Self::Acl(_) => "acl",
+            Self::RateLimit(_) => "rate_limit",
+            Self::IpFilter(_) => "ip_filter",
+            Self::Cors(_) => "cors",
+            Self::RequestSize(_) => "request_size",
+            Self::Headers(_) => "headers",
+            Self::Rewrite(_) => "rewrite",
+        }
+    }
+
+    /// Where the policy runs in a request: address and size checks first, then CORS
+    /// preflights (which carry no credentials), auth, ACL, limits, and transforms last.
+    fn phase(&self) -> u8 {
+        match self {
+            Self::IpFilter(_) => 0,
+            Self::RequestSize(_) => 1,
+            Self::Cors(_) => 2,
+            Self::KeyAuth(_) | Self::Jwt(_) | Self::BasicAuth(_) => 3,
+            Self::Acl(_) => 4,
+            Self::RateLimit(_) => 5,
+            Self::Headers(_) | Self::Rewrite(_) => 6,
+        }
+    }
+}
+
+/// A route's policies, compiled once per config revision.
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    /// In phase order (stable: the spec's order within a phase).
+    policies: Vec<Policy>,
+}
+
+impl Chain {
+    /// Compiles `route`'s policy list. Rate-limit state comes from `counters`: a policy whose
+    /// spec did not change keeps its state across reloads. `Err` lists every problem with
+    /// paths like `policies[1].burst`.
+    pub fn compile(
+        route: &str,
+        specs: &[PolicySpec],
+        counters: &Counters,
+    ) -> Result<Self, Vec<Problem>> {
+        let mut p = Problems::new();
+        let mut policies = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            match Policy::compile(spec, route, i, counters) {
+                Ok(policy) => policies.push(policy),
+                Err(problems) => p.extend_under(&format!("policies[{i}]"), problems),
+            }
+        }
+        if !p.is_empty() {
+            return Err(p.into_vec());
+        }
+        policies.sort_by_key(Policy::phase);
+        Ok(Self { policies })
+    }
+
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// Runs the request policies in phase order, then the identified consumer's plan (rate
+    /// limit, then quota: only requests that pass everything else use quota). Stops at the
+    /// first `Respond`. `now` is the time since the epoch, from the edge's `Clock`.
+    pub fn on_request(
+        &self,
+        view: &RequestView<'_>,
+        state: &mut RequestState,
+        directory: &Directory,
+        now: Duration,
+    ) -> Verdict {
+        let nanos = duration_nanos(now);
+        let secs = now.as_secs();
+        for policy in &self.policies {
+            let verdict = match policy {
+                Policy::IpFilter(p) => p.on_request(view),
+                Policy::RequestSize(p) => p.on_request(view),
+                Policy::Cors(p) => p.on_request(view, state),
+                Policy::KeyAuth(p) => p.on_request(view, state, directory, secs),
+                Policy::Jwt(p) => p.on_request(view, state, directory, secs),
+                Policy::BasicAuth(p) => p.on_request(view, state, directory),
+                Policy::Acl(p) => p.on_request(state),
+                Policy::RateLimit(p) => p.on_request(view, state, nanos),
+                Policy::Headers(_) | Policy::Rewrite(_) => Verdict::Continue,
+            };
+            if let Verdict::Respond(_) = verdict {
+                return verdict;
+            }
+        }
+        let plan = match state.consumer.as_deref() {
+            Some(consumer) => consumer.check_plan(now),
+            None => return Verdict::Continue,
+        };
+        match plan {
+            Ok(limits) => {
+                for status in limits.into_iter().flatten() {
+                    state.record_limit(status);
+                }
+                Verdict::Continue
+            }
+            Err(rejection) => Verdict::Respond(rejection),
+        }
+    }
+
+    /// Decorates the response: `RateLimit-*` headers when a limit was counted, CORS headers
+    /// for an allowed origin, then the `headers` policies' response edits.
+    pub fn on_response<S: HeaderSink + ?Sized>(&self, state: &RequestState, sink: &mut S) {
+        if let Some(status) = state.rate_limit {
+            for (name, value) in status.headers() {
+                sink.set_header(name, value);
+            }
+        }
+        for policy in &self.policies {
+            match policy {
+                Policy::Cors(p) => p.on_response(state, sink),
+                Policy::Headers(h) => h.response.apply(sink),
+                _ => {}
+            }
+        }
+    }
+
+    /// The request header edits, in order, for the request to the upstream.
+    pub fn request_header_edits(&self) -> impl Iterator<Item = &HeaderEdits> {
+        self.policies.iter().filter_map(|p| match p {
+            Policy::Headers(h) if !h.request.is_empty() => Some(&h.request),
+            _ => None,
+        })
+    }
+
+    /// Applies every request header edit to `sink`.
+    pub fn apply_request_headers<S: HeaderSink + ?Sized>(&self, sink: &mut S) {
+        for edits in self.request_header_edits() {
+            edits.apply(sink);
+        }
+    }
+
+    /// The upstream path after every `rewrite` policy, in order; `None` when none matched.
+    pub fn rewrite_path(&self, path: &str) -> Option<String> {
+        let mut out: Option<String> = None;
+        for policy in &self.policies {
+            if let Policy::Rewrite(r) = policy {
+                if let Some(next) = r.apply(out.as_deref().unwrap_or(path)) {
+                    out = Some(next);
+                }
+            }
+        }
+        out
+    }
+
+    /// The smallest `request_size` limit, for the edge to count bodies without a
+    /// `Content-Length` (413 once exceeded).
+    pub fn max_body_bytes(&self) -> Option<u64> {
+        self.policies
+            .iter()
+            .filter_map(|p| match p {
+                Policy::RequestSize(r) => Some(r.max_bytes()),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Whether any limit (route or plan) may be counted, so responses carry `RateLimit-*`.
+    pub fn has_rate_limit(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| matches!(p, Policy::RateLimit(_)))
+    }
+}
+
+#[cfg(test)]
+#[path = "chain/tests.rs"]
+mod tests;

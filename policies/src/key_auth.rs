@@ -1,0 +1,89 @@
+//! `key_auth`: the caller presents an API key in a header (default `x-api-key`) or a query
+//! parameter; it is looked up by its sha256 digest. The key is never logged nor kept.
+
+use std::sync::Arc;
+
+use http::HeaderName;
+
+use crate::directory::{Consumer, Directory, KeyHash};
+use crate::problem::Problem;
+use crate::request::{RequestState, RequestView};
+use crate::verdict::{Rejection, Verdict};
+
+pub use crate::spec::{KeyAuthSpec, DEFAULT_KEY_HEADER};
+
+const KIND: &str = "key_auth";
+
+/// A compiled `key_auth` policy.
+#[derive(Debug, Clone)]
+pub struct KeyAuth {
+    header: HeaderName,
+    query: Option<String>,
+}
+
+impl KeyAuth {
+    pub fn compile(spec: &KeyAuthSpec) -> Result<Self, Vec<Problem>> {
+        let header = spec.header.as_deref().unwrap_or(DEFAULT_KEY_HEADER);
+        let header = HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| vec![Problem::new("header", "must be a valid header name")])?;
+        Ok(Self {
+            header,
+            query: spec.query.clone().filter(|q| !q.is_empty()),
+        })
+    }
+
+    /// Identifies the consumer by the key (header first, then the query parameter, taken raw).
+    /// 401 when the key is missing, unknown, revoked, or expired (`expires` < now).
+    pub fn on_request(
+        &self,
+        view: &RequestView<'_>,
+        state: &mut RequestState,
+        directory: &Directory,
+        now_secs: u64,
+    ) -> Verdict {
+        let presented = view
+            .headers
+            .get(&self.header)
+            .map(|v| v.as_bytes())
+            .or_else(|| {
+                self.query
+                    .as_deref()
+                    .and_then(|q| view.query_param(q))
+                    .map(str::as_bytes)
+            })
+            .filter(|k| !k.is_empty());
+        let Some(presented) = presented else {
+            return Verdict::Respond(Rejection::unauthorized(KIND, "missing api key"));
+        };
+        let Some(entry) = directory.key(&KeyHash::of(presented)) else {
+            return Verdict::Respond(Rejection::unauthorized(KIND, "invalid api key"));
+        };
+        if entry.revoked {
+            return Verdict::Respond(Rejection::unauthorized(KIND, "api key revoked"));
+        }
+        if entry.expires.is_some_and(|e| e < now_secs) {
+            return Verdict::Respond(Rejection::unauthorized(KIND, "api key expired"));
+        }
+        identify(state, &entry.consumer, KIND)
+    }
+}
+
+/// Records `consumer` as the caller. Two auth policies of one route naming different
+/// consumers is a 401: one request speaks for one consumer.
+pub(crate) fn identify(
+    state: &mut RequestState,
+    consumer: &Arc<Consumer>,
+    kind: &'static str,
+) -> Verdict {
+    match &state.consumer {
+        Some(known) if known.id() != consumer.id() => Verdict::Respond(Rejection::unauthorized(
+            kind,
+            "credentials name different consumers",
+        )),
+        Some(_) => Verdict::Continue,
+        None => {
+            state.consumer = Some(Arc::clone(consumer));
+            Verdict::Continue
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! What a person writes: policy, plan, consumer, credential and JWT issuer specs (serde,
+//! unvalidated). `validate` reports every problem with its path; `compile` (elsewhere)
+//! turns a valid spec into the runtime type.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::problem::{check_id, Problem, Problems};
+
+/// One entry in a route's `policies` list, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PolicySpec {
+    KeyAuth(KeyAuthSpec),
+    Jwt(JwtSpec),
+    BasicAuth(BasicAuthSpec),
+    Acl(AclSpec),
+    RateLimit(RateLimitSpec),
+    IpFilter(IpFilterSpec),
+    Cors(CorsSpec),
+    RequestSize(RequestSizeSpec),
+    Headers(HeadersSpec),
+    Rewrite(RewriteSpec),
+}
+
+impl PolicySpec {
+    /// The policy's `type` name, as used in specs and in metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::KeyAuth(_) => "key_auth",
+            Self::Jwt(_) => "jwt",
+            Self::BasicAuth(_) => "basic_auth",
+            Self::Acl(_) => "acl",
+            Self::RateLimit(_) => "rate_limit",
+            Self::IpFilter(_) => "ip_filter",
+            Self::Cors(_) => "cors",
+            Self::RequestSize(_) => "request_size",
+            Self::Headers(_) => "headers",
+            Self::Rewrite(_) => "rewrite",
+        }
+    }
+
+    /// Every problem with this policy on its own (references to issuers are checked by the
+    /// store, which sees the whole config). Paths are relative to the policy.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Problems::new();
+        match self {
+            Self::KeyAuth(s) => {
+                if s.header.as_deref().is_some_and(|h| !is_header_name(h)) {
+                    p.push("header", "must be a valid header name");
+                }
+                if s.query.as_deref().is_some_and(str::is_empty) {
+                    p.push("query", "must not be empty");
+                }
+            }
+            Self::Jwt(s) => {
+                for (i, id) in s.issuers.iter().enumerate() {
+                    check_id(&mut p, &format!("issuers[{i}]"), id);
+                }
+            }
+            Self::BasicAuth(_) => {}
+            Self::Acl(s) => {
+                if s.allow.is_empty() && s.deny.is_empty() {
+                    p.push(
+                        "allow",
+                        "allow or deny must name at least one consumer or group",
+                    );
+                }
+            }
+            Self::RateLimit(s) => s.validate(&mut p),
+            Self::IpFilter(s) => {
+                for (name, list) in [("allow", &s.allow), ("deny", &s.deny)] {
+                    for (i, cidr) in list.iter().enumerate() {
+                        if parse_cidr(cidr).is_none() {
+                            p.push(format!("{name}[{i}]"), "must be an IP address or CIDR");
+                        }
+                    }
+                }
+                if s.allow.is_empty() && s.deny.is_empty() {
+                    p.push("allow", "allow or deny must hold at least one CIDR");
+                }
+                for (i, cidr) in s.trusted_proxies.iter().enumerate() {
+                    if parse_cidr(cidr).is_none() {
+                        p.push(
+                            format!("trusted_proxies[{i}]"),
+                            "must be an IP address or CIDR",
+                        );
+                    }
+                }
+            }
+            Self::Cors(s) => {
+                if s.origins.is_empty() {
+                    p.push("origins", "must name at least one origin (or \"*\")");
+                }
+                if s.credentials && s.origins.iter().any(|o| o == "*") {
+                    p.push("origins", "\"*\" cannot be used with credentials: true");
+                }
+                for (i, m) in s.methods.iter().enumerate() {
+                    if http::Method::from_bytes(m.as_bytes()).is_err() {
+                        p.push(format!("methods[{i}]"), "must be an HTTP method");
+                    }
+                }
+                for (i, h) in s.headers.iter().enumerate() {
+                    if !is_header_name(h) {
+                        p.push(format!("headers[{i}]"), "must be a valid header name");
+                    }
+                }
+            }
+            Self::RequestSize(s) => {
+                if s.max_bytes == 0 {
+                    p.push("max_bytes", "must be > 0");
+                }
+            }
+            Self::Headers(s) => {
+                p.extend_under("request", s.request.validate());
+                p.extend_under("response", s.response.validate());
+            }
+            Self::Rewrite(s) => {
+                if let Err(e) = regex::Regex::new(&s.regex) {
+                    p.push("regex", format!("invalid regex: {e}"));
+                }
+                if !s.replacement.starts_with('/') && !s.replacement.starts_with('$') {
+                    p.push("replacement", "must start with / (or a capture group)");
+                }
+            }
+        }
+        p.into_vec()
+    }
+}
+
+/// `key_auth`: the caller presents an API key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAuthSpec {
+    /// Header carrying the key. Default [`DEFAULT_KEY_HEADER`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// Query parameter carrying the key; off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
+/// The header `key_auth` reads when none is configured.
+pub const DEFAULT_KEY_HEADER: &str = "x-api-key";
+
+/// `jwt`: `Authorization: Bearer` token from one of the named issuers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    /// Issuer ids; empty means every configured issuer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<String>,
+}
+
+/// `basic_auth`: consumer credentials checked against argon2 hashes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthSpec {}
+
+/// `acl`: allow or deny by consumer id or group name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+/// The window a rate is expressed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Per {
+    Second,
+    Minute,
+    Hour,
+}
+
+impl Per {
+    pub fn seconds(self) -> u64 {
+        match self {
+            Self::Second => 1,
+            Self::Minute => 60,
+            Self::Hour => 3600,
+        }
+    }
+}
+
+/// `rate_limit` (also a plan's `rate_limit`): `requests` per `per`, with `burst`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    pub requests: u32,
+    pub per: Per,
+    /// Requests allowed at once above the steady rate. Default: `requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// What is counted: `consumer` (default), `ip`, `route` or `header:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl RateLimitSpec {
+    fn validate(&self, p: &mut Problems) {
+        if self.requests == 0 {
+            p.push("requests", "must be > 0");
+        }
+        if self.burst == Some(0) {
+            p.push("burst", "must be > 0");
+        }
+        if let Some(key) = &self.key {
+            let ok = match key.as_str() {
+                "consumer" | "ip" | "route" => true,
+                other => other.strip_prefix("header:").is_some_and(is_header_name),
+            };
+            if !ok {
+                p.push("key", "must be consumer, ip, route or header:NAME");
+            }
+        }
+    }
+}
+
+/// `ip_filter`: CIDR allow and deny lists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpFilterSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `cors`: the gateway answers preflights and decorates responses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSpec {
+    #[serde(default)]
+    pub origins: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+    #[serde(default)]
+    pub credentials: bool,
+    /// Seconds a preflight may be cached by the browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+}
+
+/// `request_size`: refuse bodies over `max_bytes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSizeSpec {
+    pub max_bytes: u64,
+}
+
+/// `headers`: edits on the request to the upstream and the response to the client.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadersSpec {
+    #[serde(default)]
+    pub request: HeaderEditsSpec,
+    #[serde(default)]
+    pub response: HeaderEditsSpec,
+}
+
+/// One direction's header edits: `remove` first, then `set` (replace), then `add`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderEditsSpec {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub add: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+impl HeaderEditsSpec {
+    fn validate(&self) -> Vec<Problem> {
+        let mut p = Problems::new();
+        for (field, map) in [("set", &self.set), ("add", &self.add)] {
+            for (name, value) in map {
+                if !is_header_name(name) {
+                    p.push(format!("{field}.{name}"), "must be a valid header name");
+                }
+                if http::HeaderValue::from_str(value).is_err() {
+                    p.push(format!("{field}.{name}"), "must be a valid header value");
+                }
+            }
+        }
+        for (i, name) in self.remove.iter().enumerate() {
+            if !is_header_name(name) {
+                p.push(format!("remove[{i}]"), "must be a valid header name");
+            }
+        }
+        p.into_vec()
+    }
+}
+
+/// `rewrite`: regex substitution on the path (`$1` refers to a capture group).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteSpec {
+    pub regex: String,
+    pub replacement: String,
+}
+
+/// A plan: what a consumer may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<PlanRateSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaSpec>,
+}
+
+impl PlanSpec {
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Problems::new();
+        check_id(&mut p, "id", &self.id);
+        if let Some(rl) = &self.rate_limit {
+            if rl.requests == 0 {
+                p.push("rate_limit.requests", "must be > 0");
+            }
+            if rl.burst == Some(0) {
+                p.push("rate_limit.burst", "must be > 0");
+            }
+        }
+        if let Some(q) = &self.quota {
+            if q.requests == 0 {
+                p.push("quota.requests", "must be > 0");
+            }
+        }
+        p.into_vec()
+    }
+}
+
+/// A plan's rate limit; it is always counted per consumer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRateSpec {
+    pub requests: u32,
+    pub per: Per,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+/// UTC calendar period of a quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaPeriod {
+    Day,
+    Month,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSpec {
+    pub requests: u64,
+    pub per: QuotaPeriod,
+}
+
+/// A consumer: who calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSpec {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl ConsumerSpec {
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Problems::new();
+        check_id(&mut p, "id", &self.id);
+        if let Some(plan) = &self.plan {
+            check_id(&mut p, "plan", plan);
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            if g.is_empty() || g.len() > 64 {
+                p.push(format!("groups[{i}]"), "must be 1 to 64 characters");
+            }
+        }
+        p.into_vec()
+    }
+}
+
+/// A stored API key. The key itself is never stored: `hash` is hex sha256 of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRecord {
+    pub id: String,
+    pub consumer: String,
+    /// Hex sha256 of the key.
+    pub hash: String,
+    /// The first characters of the key, to tell keys apart (`tg_ab12`).
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds; absent: never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+/// A stored basic-auth credential: `password_hash` is an argon2 PHC string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRecord {
+    pub username: String,
+    pub consumer: String,
+    pub password_hash: String,
+}
+
+/// A JWT issuer and the keys its tokens are verified with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIssuerSpec {
+    pub id: String,
+    /// Expected `iss` claim.
+    pub issuer: String,
+    /// Accepted `aud` values; empty: `aud` is not checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    /// Allowed `alg` values (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA).
+    pub algorithms: Vec<String>,
+    pub keys: Vec<JwtKeySpec>,
+    /// Claim that names the consumer. Default [`DEFAULT_CONSUMER_CLAIM`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_claim: Option<String>,
+    /// Seconds of clock skew allowed on exp/nbf. Default [`DEFAULT_LEEWAY_SECS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway_secs: Option<u64>,
+}
+
+pub const DEFAULT_CONSUMER_CLAIM: &str = "sub";
+pub const DEFAULT_LEEWAY_SECS: u64 = 30;
+
+/// One verification key: a PEM public key, an HMAC secret, or a JWKS document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+}
+
+pub const JWT_ALGORITHMS: &[&str] = &[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
+];
+
+impl JwtIssuerSpec {
+    /// Every problem with the issuer: structure first, then (when the structure is sound)
+    /// whether each key parses for the issuer's algorithms (PEM public keys, HMAC secrets,
+    /// JWKS documents).
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Problems::new();
+        check_id(&mut p, "id", &self.id);
+        if self.issuer.is_empty() {
+            p.push("issuer", "must not be empty");
+        }
+        if self.algorithms.is_empty() {
+            p.push("algorithms", "must name at least one algorithm");
+        }
+        for (i, a) in self.algorithms.iter().enumerate() {
+            if !JWT_ALGORITHMS.contains(&a.as_str()) {
+                p.push(
+                    format!("algorithms[{i}]"),
+                    format!(
+                        "unknown algorithm, expected one of {}",
+                        JWT_ALGORITHMS.join(", ")
+                    ),
+                );
+            }
+        }
+        if self.keys.is_empty() {
+            p.push("keys", "must hold at least one key");
+        }
+        for (i, k) in self.keys.iter().enumerate() {
+            let set = [k.pem.is_some(), k.secret.is_some(), k.jwks.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if set != 1 {
+                p.push(
+                    format!("keys[{i}]"),
+                    "must have exactly one of pem, secret, jwks",
+                );
+            }
+            if k.secret.as_deref().is_some_and(|s| s.len() < 16) {
+                p.push(format!("keys[{i}].secret"), "must be at least 16 bytes");
+            }
+        }
+        if self.consumer_claim.as_deref().is_some_and(str::is_empty) {
+            p.push("consumer_claim", "must not be empty");
+        }
+        if p.is_empty() {
+            // Every key must parse for the issuer's algorithms, so the store refuses a bad
+            // key before writing it.
+            if let Err(problems) = crate::jwt::JwtIssuer::compile(self) {
+                p.extend_under("", problems);
+            }
+        }
+        p.into_vec()
+    }
+}
+
+/// Whether `s` is a valid HTTP header name.
+pub fn is_header_name(s: &str) -> bool {
+    http::HeaderName::from_bytes(s.as_bytes()).is_ok()
+}
+
+/// Parses `10.0.0.0/8` or a bare address (as a /32 or /128).
+pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
