@@ -1,0 +1,74 @@
+//! Console users (argon2 PHC hashes, keyed by user name) and their sessions (keyed by a
+//! hash of the session token, which the store never sees in plain).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Store, StoreError};
+
+/// A console session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub user: String,
+    /// Unix seconds after which the session is refused.
+    pub expires: u64,
+}
+
+impl Store {
+    /// The stored password hash of `user`, if the user exists.
+    pub fn admin_password_hash(&self, user: &str) -> Result<Option<String>, StoreError> {
+        self.trees()
+            .admins
+            .get(user.as_bytes())?
+            .map(|v| {
+                String::from_utf8(v.to_vec())
+                    .map_err(|_| StoreError::Corrupt(format!("admin {user}: hash is not UTF-8")))
+            })
+            .transpose()
+    }
+
+    /// Creates `user` or changes its password; `hash` comes from [`crate::hash_password`].
+    /// Flushed before it returns.
+    pub fn set_admin_password(&self, user: &str, hash: &str) -> Result<(), StoreError> {
+        self.trees()
+            .admins
+            .insert(user.as_bytes(), hash.as_bytes())?;
+        self.trees().admins.flush()?;
+        Ok(())
+    }
+
+    /// Whether any console user exists.
+    pub fn has_admins(&self) -> Result<bool, StoreError> {
+        Ok(!self.trees().admins.is_empty())
+    }
+
+    /// Stores a session under `token_hash`. Flushed before it returns.
+    pub fn save_session(&self, token_hash: &str, session: &Session) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(session)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode session: {e}")))?;
+        self.trees().sessions.insert(token_hash.as_bytes(), value)?;
+        self.trees().sessions.flush()?;
+        Ok(())
+    }
+
+    /// The session stored under `token_hash`, if any and not expired at `now` (unix
+    /// seconds). An expired session is removed.
+    pub fn session(&self, token_hash: &str, now: u64) -> Result<Option<Session>, StoreError> {
+        let Some(value) = self.trees().sessions.get(token_hash.as_bytes())? else {
+            return Ok(None);
+        };
+        let session: Session = serde_json::from_slice(&value)
+            .map_err(|e| StoreError::Corrupt(format!("session: {e}")))?;
+        if session.expires <= now {
+            self.delete_session(token_hash)?;
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    /// Forgets the session (logout). Missing sessions are fine.
+    pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.trees().sessions.remove(token_hash.as_bytes())?;
+        self.trees().sessions.flush()?;
+        Ok(())
+    }
+}

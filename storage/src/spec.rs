@@ -1,0 +1,191 @@
+//! Upstream, route and certificate specs, and `Config`: the whole configuration as one
+//! value (what import/export and `PUT /api/v1/config` carry).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use policies::spec::{
+    ConsumerSpec, CredentialRecord, JwtIssuerSpec, KeyRecord, PlanSpec, PolicySpec,
+};
+
+/// A named pool of backend targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    pub id: String,
+    pub targets: Vec<TargetSpec>,
+    #[serde(default)]
+    pub balancing: Balancing,
+    /// `consistent_hash` only: `client_ip` (default), `path` or `header:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_on: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+    /// Default [`DEFAULT_CONNECT_TIMEOUT_MS`].
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Default [`DEFAULT_READ_TIMEOUT_MS`].
+    #[serde(default = "default_read_timeout_ms")]
+    pub read_timeout_ms: u64,
+    /// Further tries on another target. Default [`DEFAULT_RETRIES`].
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Connect to the targets over TLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// SNI and certificate name when `tls` is on. Default: the target's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+}
+
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 1000;
+pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_RETRIES: u32 = 1;
+
+fn default_connect_timeout_ms() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_MS
+}
+fn default_read_timeout_ms() -> u64 {
+    DEFAULT_READ_TIMEOUT_MS
+}
+fn default_retries() -> u32 {
+    DEFAULT_RETRIES
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// `host:port`; the host must be an IP address or resolvable at compile time.
+    pub addr: String,
+    /// Relative share of traffic. Default 1.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balancing {
+    #[default]
+    RoundRobin,
+    Random,
+    ConsistentHash,
+    LeastConnections,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthCheckKind {
+    #[default]
+    Http,
+    Tcp,
+}
+
+/// Active health check of every target of an upstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    #[serde(default)]
+    pub kind: HealthCheckKind,
+    /// `http` only. Default `/`.
+    #[serde(default = "default_hc_path")]
+    pub path: String,
+    #[serde(default = "default_hc_interval_ms")]
+    pub interval_ms: u64,
+    #[serde(default = "default_hc_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Consecutive successes that mark a target healthy. Default 1.
+    #[serde(default = "default_threshold")]
+    pub healthy_threshold: u32,
+    /// Consecutive failures that mark a target unhealthy. Default 1.
+    #[serde(default = "default_threshold")]
+    pub unhealthy_threshold: u32,
+    /// `http` only. Default: any 2xx.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_statuses: Vec<u16>,
+}
+
+fn default_hc_path() -> String {
+    "/".to_owned()
+}
+fn default_hc_interval_ms() -> u64 {
+    1000
+}
+fn default_hc_timeout_ms() -> u64 {
+    500
+}
+fn default_threshold() -> u32 {
+    1
+}
+
+/// Which requests go where, and the policies they pass through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub id: String,
+    /// Exact (`api.example.com`) or wildcard (`*.example.org`); empty: any host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// Empty: any method.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// `/prefix`, `=/exact`, `/users/{id}/orders` (a `{param}` matches one segment).
+    pub paths: Vec<String>,
+    /// Header name -> exact value, all required.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_prefix: Option<String>,
+    /// Higher first; within a priority, the most specific match wins.
+    #[serde(default)]
+    pub priority: i32,
+    pub upstream: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicySpec>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A TLS certificate served for its SNI names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSpec {
+    pub id: String,
+    pub snis: Vec<String>,
+    /// PEM chain, leaf first.
+    pub cert: String,
+    /// PEM private key. The admin API does not show it again, but exports carry it (so an
+    /// export round-trips): treat export files as secrets.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+}
+
+/// The whole configuration. Keys and credentials appear as hashes only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamSpec>,
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+    #[serde(default)]
+    pub consumers: Vec<ConsumerSpec>,
+    #[serde(default)]
+    pub plans: Vec<PlanSpec>,
+    #[serde(default)]
+    pub jwt_issuers: Vec<JwtIssuerSpec>,
+    #[serde(default)]
+    pub certificates: Vec<CertificateSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<CredentialRecord>,
+}

@@ -1,0 +1,272 @@
+//! [`Store`]: opening (schema check and migration), the in-memory config, and `apply`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use policies::Problem;
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use tokio::sync::watch;
+
+use crate::audit::AuditEntry;
+use crate::change::{self, Planned};
+use crate::spec::Config;
+use crate::trees::{self, decode_u64, encode_u64, Trees};
+use crate::validate::{prefix, validate_config};
+use crate::{Change, Kind, StoreError};
+
+/// The on-disk layout this build writes. A store with a newer schema is refused; an older
+/// one is migrated by [`migrate`] when opened.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const REVISION: &[u8] = b"revision";
+const SCHEMA: &[u8] = b"schema";
+
+/// Handle to the store; clones share it.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    trees: Trees,
+    current: ArcSwap<Current>,
+    /// Serializes `apply`: changes are planned against the latest config, one at a time.
+    writer: Mutex<()>,
+    notify: watch::Sender<u64>,
+}
+
+/// The revision and the config it names, swapped together.
+struct Current {
+    revision: u64,
+    config: Arc<Config>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, migrating an older schema. Reads the
+    /// whole config into memory. `Err(Corrupt)` when the schema is newer than
+    /// [`SCHEMA_VERSION`] or a record does not decode; `Err(Db)` when sled fails (another
+    /// process holding the directory, for one).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let db = sled::open(dir)?;
+        let trees = Trees::open(&db)?;
+        let revision = match trees.meta.get(REVISION)? {
+            Some(v) => decode_u64("revision", &v)?,
+            None => 0,
+        };
+        match trees.meta.get(SCHEMA)? {
+            Some(v) => {
+                let schema = decode_u64("schema", &v)?;
+                if schema > SCHEMA_VERSION {
+                    return Err(StoreError::Corrupt(format!(
+                        "schema version {schema} was written by a newer tollgate; this one \
+                         reads up to {SCHEMA_VERSION}: upgrade tollgate"
+                    )));
+                }
+                if schema < SCHEMA_VERSION {
+                    migrate(&db, &trees, schema)?;
+                }
+            }
+            // Data without a schema mark predates schema 1.
+            None if revision > 0 => migrate(&db, &trees, 0)?,
+            None => {
+                trees.meta.insert(SCHEMA, &encode_u64(SCHEMA_VERSION))?;
+                trees.meta.insert(REVISION, &encode_u64(0))?;
+                db.flush()?;
+            }
+        }
+        let config = trees::load_config(&trees)?;
+        let (notify, _) = watch::channel(revision);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                current: ArcSwap::from_pointee(Current {
+                    revision,
+                    config: Arc::new(config),
+                }),
+                writer: Mutex::new(()),
+                notify,
+            }),
+        })
+    }
+
+    /// The current config revision (0 for an empty new store).
+    pub fn revision(&self) -> u64 {
+        self.inner.current.load().revision
+    }
+
+    /// The whole current config (kept in memory; cheap: an `Arc` clone). Every list is
+    /// sorted by id.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.inner.current.load().config)
+    }
+
+    /// The revision and the config it names, read together (calling [`Store::revision`]
+    /// then [`Store::config`] may straddle a change).
+    pub fn current(&self) -> (u64, Arc<Config>) {
+        let current = self.inner.current.load();
+        (current.revision, Arc::clone(&current.config))
+    }
+
+    /// Receives the revision after every applied change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.notify.subscribe()
+    }
+
+    /// Validates, writes in one transaction, flushes, bumps the revision, notifies.
+    /// `actor` is recorded in the audit log. Returns the new revision.
+    ///
+    /// `Err(Invalid)` carries every problem of the resulting config (paths relative to the
+    /// object for `Create`/`Replace`, full paths otherwise); problems the stored config
+    /// already had do not block other changes, except a replacing import. On any `Err`
+    /// nothing was written. Blocking (disk flush, maybe DNS): call it off async workers.
+    pub fn apply(&self, change: Change, actor: &str) -> Result<u64, StoreError> {
+        let _writer = self.inner.writer.lock();
+        let current = self.inner.current.load_full();
+        let planned = change::plan(&current.config, change)?;
+        let problems = refused_problems(&current.config, &planned);
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid { problems });
+        }
+        let revision = current.revision + 1;
+        let entry = AuditEntry {
+            revision,
+            at: unix_now(),
+            actor: actor.to_owned(),
+            action: planned.action,
+        };
+        self.write(&current.config, &planned.config, &entry)?;
+        self.inner.current.store(Arc::new(Current {
+            revision,
+            config: Arc::new(planned.config),
+        }));
+        self.inner.notify.send_replace(revision);
+        Ok(revision)
+    }
+
+    /// The whole config as YAML (keys and credentials as hashes; certificates with their
+    /// private keys).
+    pub fn export_yaml(&self) -> String {
+        crate::import::to_yaml(&self.config())
+    }
+
+    /// The whole config as pretty JSON; the same content as [`Store::export_yaml`].
+    pub fn export_json(&self) -> String {
+        crate::import::to_json(&self.config())
+    }
+
+    /// Writes everything still in memory to disk (for shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    pub(crate) fn trees(&self) -> &Trees {
+        &self.inner.trees
+    }
+
+    /// One transaction over the changed config trees, `meta` and `audit`, then a flush.
+    fn write(&self, old: &Config, new: &Config, entry: &AuditEntry) -> Result<(), StoreError> {
+        let trees = &self.inner.trees;
+        let writes = trees::diff(old, new)?;
+        let audit = serde_json::to_vec(entry)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode audit entry: {e}")))?;
+        let mut all: Vec<&sled::Tree> = trees.config.iter().collect();
+        all.push(&trees.meta);
+        all.push(&trees.audit);
+        let (meta, log) = (all.len() - 2, all.len() - 1);
+        let result: Result<(), TransactionError<()>> = all.as_slice().transaction(|tx| {
+            for (tree, key, value) in &writes {
+                match value {
+                    Some(value) => tx[*tree].insert(key.as_slice(), value.as_slice())?,
+                    None => tx[*tree].remove(key.as_slice())?,
+                };
+            }
+            tx[meta].insert(REVISION, &encode_u64(entry.revision))?;
+            tx[log].insert(&encode_u64(entry.revision), audit.as_slice())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+            Err(TransactionError::Abort(())) => {
+                return Err(StoreError::Corrupt("transaction aborted".to_owned()))
+            }
+        }
+        self.inner.db.flush()?;
+        Ok(())
+    }
+}
+
+/// The problems that refuse `planned`: those of the new config that the current one did
+/// not already have (all of them for a replacing import), made relative to the object a
+/// `Create`/`Replace` names.
+fn refused_problems(current: &Config, planned: &Planned) -> Vec<Problem> {
+    let mut problems = validate_config(&planned.config);
+    if problems.is_empty() {
+        return problems;
+    }
+    if !planned.is_whole {
+        let before = validate_config(current);
+        problems.retain(|p| !before.contains(p));
+    }
+    if let Some((kind, id)) = &planned.object {
+        let at = object_prefix(&planned.config, *kind, id);
+        for p in &mut problems {
+            if let Some(rest) = p.path.strip_prefix(at.as_str()) {
+                if rest.is_empty() || rest.starts_with('[') {
+                    p.path = rest.to_owned();
+                } else if let Some(field) = rest.strip_prefix('.') {
+                    p.path = field.to_owned();
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The path prefix under which `validate_config` reports the object.
+fn object_prefix(config: &Config, kind: Kind, id: &str) -> String {
+    fn index<T: trees::Entity>(config: &Config, id: &str) -> usize {
+        T::list(config)
+            .iter()
+            .position(|o| o.id() == id)
+            .unwrap_or(0)
+    }
+    use crate::spec::*;
+    let i = match kind {
+        Kind::Upstream => index::<UpstreamSpec>(config, id),
+        Kind::Route => index::<RouteSpec>(config, id),
+        Kind::Consumer => index::<ConsumerSpec>(config, id),
+        Kind::Plan => index::<PlanSpec>(config, id),
+        Kind::JwtIssuer => index::<JwtIssuerSpec>(config, id),
+        Kind::Certificate => index::<CertificateSpec>(config, id),
+        Kind::Key => index::<KeyRecord>(config, id),
+        Kind::Credential => index::<CredentialRecord>(config, id),
+    };
+    prefix(kind.plural(), id, i)
+}
+
+/// Upgrades the stored data from schema `from` to [`SCHEMA_VERSION`], flushed.
+/// Schema 0 (no mark) has the same records as schema 1, so only the mark is written; a
+/// later schema adds its conversion step here.
+fn migrate(db: &sled::Db, trees: &Trees, from: u64) -> Result<(), StoreError> {
+    let mut schema = from;
+    while schema < SCHEMA_VERSION {
+        // 0 -> 1: nothing to convert.
+        schema += 1;
+    }
+    trees.meta.insert(SCHEMA, &encode_u64(schema))?;
+    db.flush()?;
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

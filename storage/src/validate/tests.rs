@@ -1,0 +1,171 @@
+use super::syntax::*;
+use super::*;
+use crate::spec::{HealthCheckSpec, TargetSpec};
+
+fn upstream_with(addr: &str) -> UpstreamSpec {
+    UpstreamSpec {
+        id: "u".into(),
+        targets: vec![TargetSpec {
+            addr: addr.into(),
+            weight: 1,
+        }],
+        balancing: Balancing::RoundRobin,
+        hash_on: None,
+        health_check: None,
+        connect_timeout_ms: 1,
+        read_timeout_ms: 1,
+        retries: 0,
+        tls: false,
+        sni: None,
+    }
+}
+
+fn paths(problems: Vec<Problem>) -> Vec<String> {
+    problems.into_iter().map(|p| p.path).collect()
+}
+
+#[test]
+fn accepts_ip_and_resolvable_addresses() {
+    for ok in ["127.0.0.1:80", "[::1]:8080", "localhost:9000"] {
+        assert_eq!(check_addr(ok), Ok(()), "{ok}");
+    }
+}
+
+#[test]
+fn refuses_bad_addresses() {
+    for bad in [
+        "127.0.0.1",
+        "127.0.0.1:0",
+        "127.0.0.1:99999",
+        ":80",
+        "bad host:80",
+        "no-such-host.invalid:80",
+    ] {
+        assert!(check_addr(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn route_paths_allow_whole_segment_params_only() {
+    for ok in [
+        "/",
+        "/v1/orders",
+        "=/v1/ping",
+        "/users/{id}/orders",
+        "/{a_b}",
+    ] {
+        assert_eq!(check_route_path(ok), Ok(()), "{ok}");
+    }
+    for bad in ["v1", "=v1", "/users/{}/x", "/users/x{id}", "/a/{id", "/a b"] {
+        assert!(check_route_path(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn hosts_are_lowercase_with_leading_wildcard_only() {
+    assert!(is_host("api.example.com", false));
+    assert!(is_host("*.example.org", true));
+    assert!(!is_host("*.example.org", false));
+    assert!(!is_host("api.*.org", true));
+    assert!(!is_host("API.example.com", true));
+    assert!(!is_host("a..b", true));
+    assert!(!is_host("api.example.com:80", true));
+    assert!(!is_host("", true));
+}
+
+#[test]
+fn methods_are_uppercase_tokens() {
+    assert!(is_method("GET"));
+    assert!(is_method("PURGE"));
+    assert!(!is_method("get"));
+    assert!(!is_method(""));
+}
+
+#[test]
+fn health_check_timeout_must_fit_the_interval() {
+    let mut u = upstream_with("127.0.0.1:1");
+    u.health_check = Some(HealthCheckSpec {
+        kind: HealthCheckKind::Http,
+        path: "healthz".into(),
+        interval_ms: 100,
+        timeout_ms: 200,
+        healthy_threshold: 0,
+        unhealthy_threshold: 1,
+        expected_statuses: vec![200, 600],
+    });
+    assert_eq!(
+        paths(upstream(&u)),
+        [
+            "health_check.path",
+            "health_check.timeout_ms",
+            "health_check.healthy_threshold",
+            "health_check.expected_statuses[1]",
+        ]
+    );
+}
+
+#[test]
+fn hash_on_needs_consistent_hash() {
+    let mut u = upstream_with("127.0.0.1:1");
+    u.hash_on = Some("header:x-user".into());
+    assert_eq!(paths(upstream(&u)), ["hash_on"]);
+    u.balancing = Balancing::ConsistentHash;
+    assert!(upstream(&u).is_empty());
+    u.hash_on = Some("cookie".into());
+    assert_eq!(paths(upstream(&u)), ["hash_on"]);
+}
+
+#[test]
+fn upstream_targets_and_weights_are_checked() {
+    let mut u = upstream_with("127.0.0.1:1");
+    u.targets[0].weight = 0;
+    u.targets.push(u.targets[0].clone());
+    assert_eq!(
+        paths(upstream(&u)),
+        ["targets[0].weight", "targets[1].addr", "targets[1].weight"]
+    );
+    u.targets.clear();
+    assert_eq!(paths(upstream(&u)), ["targets"]);
+}
+
+#[test]
+fn certificates_need_pem_and_names() {
+    let c = CertificateSpec {
+        id: "c".into(),
+        snis: vec![],
+        cert: "MIIB".into(),
+        key: String::new(),
+    };
+    assert_eq!(paths(certificate(&c)), ["snis", "cert", "key"]);
+}
+
+#[test]
+fn route_fields_are_checked_with_their_paths() {
+    let config = Config {
+        upstreams: vec![upstream_with("127.0.0.1:1")],
+        routes: vec![crate::spec::RouteSpec {
+            id: "r".into(),
+            hosts: vec!["Bad".into()],
+            methods: vec!["get".into(), "GET".into(), "GET".into()],
+            paths: vec!["/a".into(), "/a".into()],
+            headers: [("bad header".to_owned(), "v".to_owned())].into(),
+            strip_prefix: Some("v1".into()),
+            priority: 0,
+            upstream: "u".into(),
+            policies: vec![],
+            enabled: true,
+        }],
+        ..Config::default()
+    };
+    assert_eq!(
+        paths(validate_config(&config)),
+        [
+            "routes[r].hosts[0]",
+            "routes[r].methods[0]",
+            "routes[r].methods[2]",
+            "routes[r].paths[1]",
+            "routes[r].headers.bad header",
+            "routes[r].strip_prefix",
+        ]
+    );
+}

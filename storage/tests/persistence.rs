@@ -1,0 +1,142 @@
+//! What lives beside the config: schema mark, usage counters, admins and sessions.
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+use fixtures::*;
+use storage::*;
+
+fn schema_mark(dir: &tempfile::TempDir) -> Option<u64> {
+    let db = sled::open(dir.path()).expect("sled opens");
+    let meta = db.open_tree("meta").expect("meta");
+    meta.get("schema")
+        .expect("readable")
+        .map(|v| u64::from_be_bytes(v.as_ref().try_into().expect("8 bytes")))
+}
+
+fn set_schema_mark(dir: &tempfile::TempDir, schema: Option<u64>) {
+    let db = sled::open(dir.path()).expect("sled opens");
+    let meta = db.open_tree("meta").expect("meta");
+    match schema {
+        Some(s) => meta.insert("schema", &s.to_be_bytes()).map(drop),
+        None => meta.remove("schema").map(drop),
+    }
+    .expect("written");
+    db.flush().expect("flushed");
+}
+
+#[test]
+fn new_store_writes_its_schema_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(&dir));
+    assert_eq!(schema_mark(&dir), Some(SCHEMA_VERSION));
+}
+
+#[test]
+fn refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(&dir));
+    set_schema_mark(&dir, Some(SCHEMA_VERSION + 1));
+    match Store::open(dir.path()) {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("newer"), "{why}"),
+        Err(other) => panic!("expected Corrupt, got {other:?}"),
+        Ok(_) => panic!("a newer schema must be refused"),
+    }
+}
+
+#[test]
+fn migrates_data_without_a_schema_mark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    create(&store, Object::Upstream(upstream("orders")));
+    drop(store);
+    set_schema_mark(&dir, None);
+    let store = open(&dir);
+    assert_eq!(store.config().upstreams, vec![upstream("orders")]);
+    drop(store);
+    assert_eq!(schema_mark(&dir), Some(SCHEMA_VERSION));
+}
+
+#[test]
+fn usage_is_saved_overwritten_and_loaded_without_a_revision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let record = |consumer: &str, period: &str, count| UsageRecord {
+        consumer: consumer.into(),
+        period: period.into(),
+        count,
+    };
+    store
+        .save_usage(&[
+            record("acme", "day:2026-11-27", 5),
+            record("acme", "month:2026-11", 9),
+        ])
+        .expect("saved");
+    store
+        .save_usage(&[record("acme", "day:2026-11-27", 7)])
+        .expect("saved");
+    assert_eq!(store.revision(), 0);
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(
+        store.load_usage().expect("loaded"),
+        vec![
+            record("acme", "day:2026-11-27", 7),
+            record("acme", "month:2026-11", 9)
+        ]
+    );
+    let dropped = store
+        .prune_usage(|r| r.period.starts_with("month:"))
+        .expect("pruned");
+    assert_eq!(dropped, 1);
+    assert_eq!(
+        store.load_usage().expect("loaded"),
+        vec![record("acme", "month:2026-11", 9)]
+    );
+}
+
+#[test]
+fn admins_are_stored_and_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    assert!(!store.has_admins().expect("readable"));
+    assert_eq!(store.admin_password_hash("admin").expect("readable"), None);
+    store
+        .set_admin_password("admin", "$argon2id$x")
+        .expect("set");
+    drop(store);
+    let store = open(&dir);
+    assert!(store.has_admins().expect("readable"));
+    assert_eq!(
+        store
+            .admin_password_hash("admin")
+            .expect("readable")
+            .as_deref(),
+        Some("$argon2id$x")
+    );
+}
+
+#[test]
+fn sessions_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let session = Session {
+        user: "admin".into(),
+        expires: 1000,
+    };
+    store.save_session("h1", &session).expect("saved");
+    assert_eq!(store.session("h1", 999).expect("readable"), Some(session));
+    assert_eq!(store.session("h1", 1000).expect("readable"), None);
+    assert_eq!(store.session("h1", 10).expect("readable"), None);
+    store
+        .save_session(
+            "h2",
+            &Session {
+                user: "a".into(),
+                expires: 50,
+            },
+        )
+        .expect("saved");
+    store.delete_session("h2").expect("deleted");
+    assert_eq!(store.session("h2", 0).expect("readable"), None);
+}
