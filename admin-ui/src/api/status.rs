@@ -1,0 +1,92 @@
+//! Liveness and status: `GET /healthz`, `GET /api/v1/status`, `GET /api/v1/consumers/{id}/usage`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::keys::require_consumer;
+use super::{AdminState, ApiError};
+
+/// `GET /healthz` (no auth): 200 once the proxy listener accepts connections, else 503.
+pub(crate) async fn healthz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
+    if state.live().is_ready() {
+        (StatusCode::OK, Json(serde_json::json!({"status": "ok"})))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "starting"})),
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Status {
+    revision: u64,
+    version: &'static str,
+    uptime_seconds: u64,
+    upstreams: Vec<UpstreamStatus>,
+    last_reload_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct UpstreamStatus {
+    id: String,
+    targets: Vec<TargetStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct TargetStatus {
+    addr: String,
+    /// `null` while the proxy has not reported on this target (e.g. before a reload).
+    healthy: Option<bool>,
+}
+
+/// `GET /api/v1/status`: revision, version, uptime and the health of every configured target.
+pub(crate) async fn status(State(state): State<AdminState>) -> Json<Status> {
+    let config = state.store().config();
+    let live = state.live();
+    let health = live.upstream_health();
+    let upstreams = config
+        .upstreams
+        .iter()
+        .map(|u| UpstreamStatus {
+            id: u.id.clone(),
+            targets: u
+                .targets
+                .iter()
+                .map(|t| TargetStatus {
+                    addr: t.addr.clone(),
+                    healthy: health
+                        .iter()
+                        .find(|h| h.upstream == u.id && h.target == t.addr)
+                        .map(|h| h.healthy),
+                })
+                .collect(),
+        })
+        .collect();
+    Json(Status {
+        revision: state.store().revision(),
+        version: state.inner.version,
+        uptime_seconds: state.inner.started.elapsed().as_secs(),
+        upstreams,
+        last_reload_error: live.last_reload_error(),
+    })
+}
+
+/// `GET /api/v1/consumers/{id}/usage`: 404 without that consumer; the live quota usage, or
+/// `{period: null, used: 0, limit: null, remaining: null, resets_at: null}` without a quota.
+pub(crate) async fn usage(
+    State(state): State<AdminState>,
+    Path(consumer): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_consumer(&state, &consumer)?;
+    let report = match state.live().usage(&consumer) {
+        Some(report) => serde_json::to_value(report).map_err(ApiError::internal)?,
+        None => serde_json::json!({
+            "period": null, "used": 0, "limit": null, "remaining": null, "resets_at": null
+        }),
+    };
+    Ok(Json(report))
+}

@@ -1,0 +1,37 @@
+//! Tollgate's admin server: the REST admin API under `/api/v1` (with `GET /healthz` and
+//! `GET /openapi.json`) and, beside it, the browser console.
+//!
+//! Owns: HTTP handling of admin requests, admin authentication (bearer token or a console
+//! admin's password), the first-start admin bootstrap. Depends on `storage` (and `policies`
+//! through it); never on `edge`: what it shows of the live proxy comes through [`LiveView`].
+
+mod api;
+mod bootstrap;
+mod live;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use bootstrap::{bootstrap_admin, BootstrapError, ADMIN_USER};
+pub use live::{LiveView, TargetHealth, UsageReport};
+
+/// Everything the admin server needs, handed over by edge at start-up.
+pub struct AdminConfig {
+    pub store: storage::Store,
+    pub live: Arc<dyn LiveView>,
+    /// When set, `Authorization: Bearer <admin_token>` is accepted on `/api/v1`.
+    pub admin_token: Option<String>,
+    /// The gateway's version, shown by `GET /api/v1/status`.
+    pub version: &'static str,
+    /// When the process started, for `uptime_seconds`.
+    pub started: Instant,
+}
+
+/// The whole admin server: `/healthz`, `/openapi.json` and `/api/v1/**`. Serve it with
+/// `axum::serve`; it holds no background task.
+pub fn router(cfg: AdminConfig) -> axum::Router {
+    let state = api::AdminState::new(cfg);
+    // The console (a `console` module beside `api`) merges in here with `state.clone()`. The
+    // API router owns the fallbacks (JSON 404/405), so the console's router must not set one.
+    api::router(state)
+}

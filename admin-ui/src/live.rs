@@ -1,0 +1,42 @@
+//! What the admin server sees of the running proxy. Edge implements [`LiveView`] and hands it
+//! to [`crate::router`]; admin-ui never imports edge.
+
+use serde::Serialize;
+
+/// Read-only view of the live proxy. Every method is called on admin requests only (never on
+/// the proxy's request path) and must be cheap and non-blocking: no I/O, no lock held long.
+pub trait LiveView: Send + Sync + 'static {
+    /// True once the proxy listener accepts connections (drives `GET /healthz`).
+    fn is_ready(&self) -> bool;
+    /// Current health of every target of every upstream in the live snapshot.
+    fn upstream_health(&self) -> Vec<TargetHealth>;
+    /// Quota usage of `consumer` in its current period; `None` when it has no quota.
+    fn usage(&self, consumer: &str) -> Option<UsageReport>;
+    /// The error of the last failed config reload, if the last reload failed.
+    fn last_reload_error(&self) -> Option<String>;
+}
+
+/// Health of one target of one upstream.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetHealth {
+    /// Upstream id.
+    pub upstream: String,
+    /// Target address as configured (`host:port`).
+    pub target: String,
+    pub healthy: bool,
+}
+
+/// A consumer's quota usage in the current period.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageReport {
+    /// `day` or `month`.
+    pub period: String,
+    /// Requests counted in the current period.
+    pub used: u64,
+    /// The quota; `None` when unlimited.
+    pub limit: Option<u64>,
+    /// `limit - used` (never below 0); `None` when unlimited.
+    pub remaining: Option<u64>,
+    /// Unix seconds at which the current period ends.
+    pub resets_at: u64,
+}
