@@ -1,0 +1,128 @@
+//! Command line: `tollgate [run] …`, `tollgate check FILE`, `tollgate import FILE`,
+//! `tollgate export`. Every `run` flag also reads its `TOLLGATE_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default seconds a client may take to send a complete request header.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Default seconds that requests in flight may take to finish at shutdown.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 10;
+
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about = "An edge API gateway")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `run` (also accepted without the `run` word).
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (the default).
+    Run(RunArgs),
+    /// Validate a config file (YAML or JSON): print every problem, exit 1 if any.
+    Check { file: PathBuf },
+    /// Apply a config file to the store.
+    Import {
+        file: PathBuf,
+        /// Also delete every object the file lacks.
+        #[arg(long)]
+        replace: bool,
+        #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
+        data_dir: PathBuf,
+    },
+    /// Print the whole config as YAML (keys as hashes only).
+    Export {
+        #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Directory of the embedded store.
+    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
+    pub data_dir: PathBuf,
+    /// Proxy listener (plain HTTP).
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// HTTPS proxy listener, used only when certificates exist.
+    #[arg(long, env = "TOLLGATE_TLS_LISTEN")]
+    pub tls_listen: Option<SocketAddr>,
+    /// Admin console and REST API listener.
+    #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:9080")]
+    pub admin_listen: SocketAddr,
+    /// Prometheus `/metrics` listener.
+    #[arg(
+        long,
+        env = "TOLLGATE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9091"
+    )]
+    pub metrics_listen: SocketAddr,
+    /// Worker threads of the proxy (default: the number of cores).
+    #[arg(long, env = "TOLLGATE_THREADS")]
+    pub threads: Option<usize>,
+    /// Access log destination: `stdout` (default), `off`, or a file path (appended).
+    #[arg(long, env = "TOLLGATE_ACCESS_LOG", default_value = "stdout")]
+    pub access_log: String,
+    /// Seconds a client may take to send a complete request header before it is dropped.
+    #[arg(long = "header-timeout", env = "TOLLGATE_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS)]
+    pub header_timeout_secs: u64,
+    /// Seconds that requests in flight may take to finish after SIGTERM/SIGINT.
+    #[arg(long = "shutdown-timeout", env = "TOLLGATE_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl RunArgs {
+    /// Worker threads: the flag, else the number of cores (at least 1).
+    pub fn worker_threads(&self) -> usize {
+        self.threads
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn run_is_the_default_command() {
+        let cli = Cli::try_parse_from(["tollgate", "--listen", "127.0.0.1:1234"]).expect("parses");
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.listen, "127.0.0.1:1234".parse().expect("addr"));
+    }
+
+    #[test]
+    fn check_takes_a_file() {
+        let cli = Cli::try_parse_from(["tollgate", "check", "x.yaml"]).expect("parses");
+        assert!(
+            matches!(cli.command, Some(Command::Check { file }) if file == Path::new("x.yaml"))
+        );
+    }
+
+    #[test]
+    fn import_takes_replace() {
+        let cli =
+            Cli::try_parse_from(["tollgate", "import", "x.yaml", "--replace"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Import { replace: true, .. })
+        ));
+    }
+}

@@ -1,0 +1,451 @@
+//! The gateway's request handling, phase by phase (called from `proxy.rs`), and the state
+//! shared between the proxy, the reloader and the admin server.
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use http::{HeaderMap, Method};
+use pingora_core::{Error, ErrorType};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::Session;
+
+use crate::access_log::{AccessLog, Entry};
+use crate::metrics::{Metrics, NO_ROUTE};
+use crate::request_id::{self, RequestIds};
+use crate::respond::Rejection;
+use crate::snapshot::{CompiledRoute, Snapshot};
+use crate::upstream::{now_ms, HashOn, InFlight};
+use crate::{forwarded, routing};
+
+/// Largest request header section (request line and headers) accepted; larger is 431.
+/// Pingora's own limit is 1 MiB.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// State shared by the proxy, the reloader and the admin server's live view.
+pub struct Shared {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub metrics: Arc<Metrics>,
+    reload_error: ArcSwapOption<String>,
+    /// Set once the proxy listener accepts connections.
+    pub ready: AtomicBool,
+    pub drain: Arc<crate::downstream::Drain>,
+}
+
+impl Shared {
+    pub fn new(snapshot: Snapshot, metrics: Arc<Metrics>) -> Arc<Shared> {
+        metrics
+            .config_revision
+            .set(i64::try_from(snapshot.revision).unwrap_or(i64::MAX));
+        Arc::new(Shared {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            metrics,
+            reload_error: ArcSwapOption::empty(),
+            ready: AtomicBool::new(false),
+            drain: Arc::default(),
+        })
+    }
+
+    pub fn set_reload_error(&self, e: Option<String>) {
+        self.reload_error.store(e.map(Arc::new));
+    }
+
+    pub fn reload_error(&self) -> Option<String> {
+        self.reload_error.load().as_deref().cloned()
+    }
+}
+
+/// The `ProxyHttp` implementation (see `proxy.rs`).
+pub struct Gateway {
+    pub shared: Arc<Shared>,
+    pub ids: RequestIds,
+    pub access_log: AccessLog,
+}
+
+/// Per-request state.
+pub struct RequestCtx {
+    pub started: Instant,
+    /// Loaded once, in `early_request_filter`.
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// Index into `snapshot.routes`.
+    pub route: Option<usize>,
+    pub request_id: String,
+    pub client_ip: Option<IpAddr>,
+    /// Set when the request must be refused before routing (answered in `request_filter`).
+    pub refusal: Option<Rejection>,
+    /// Targets tried so far (indexes into the route's pool).
+    pub tried: Vec<usize>,
+    pub retries_left: u32,
+    pub in_flight: Option<InFlight>,
+    pub upstream_started: Option<Instant>,
+    /// Status the client got (0 until a response is written).
+    pub status: u16,
+    // The route's policy chain state (consumer, rate-limit headers, …) belongs here once
+    // policies are wired; see `Gateway::request_filter`.
+}
+
+impl RequestCtx {
+    pub fn new() -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            snapshot: None,
+            route: None,
+            request_id: String::new(),
+            client_ip: None,
+            refusal: None,
+            tried: Vec::new(),
+            retries_left: 0,
+            in_flight: None,
+            upstream_started: None,
+            status: 0,
+        }
+    }
+
+    fn compiled_route(&self) -> Option<&CompiledRoute> {
+        self.snapshot.as_ref()?.routes.get(self.route?)
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        RequestCtx::new()
+    }
+}
+
+impl Gateway {
+    /// Takes the snapshot, the request id and the client address; refuses hostile framing;
+    /// matches the route.
+    pub fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) {
+        let snapshot = self.shared.snapshot.load_full();
+        let req = session.req_header();
+        ctx.request_id = self
+            .ids
+            .keep_or_generate(req.headers.get(request_id::HEADER).map(|v| v.as_bytes()));
+        ctx.client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let smuggled_length = req.headers.contains_key(http::header::TRANSFER_ENCODING)
+            && raw_has_content_length(session);
+        if let Some(r) = hostile(req, smuggled_length) {
+            ctx.refusal = Some(r);
+        } else {
+            let host = forwarded::request_host(req).map(strip_port);
+            ctx.route = snapshot
+                .router
+                .find(host, &req.method, req.uri.path(), &req.headers)
+                .map(|m| m.index);
+        }
+        ctx.snapshot = Some(snapshot);
+    }
+
+    /// Answers refusals and unmatched requests. `Ok(true)`: the response is written.
+    pub async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora_core::Result<bool> {
+        let refusal = match ctx.refusal.take() {
+            Some(r) => Some(r),
+            None if ctx.route.is_none() => Some(Rejection::no_route()),
+            None => None,
+        };
+        if let Some(r) = refusal {
+            // The body of a refused request is not read, so its connection is not reused.
+            if has_body(session.req_header()) {
+                session.set_keepalive(None);
+            }
+            r.send(session, &ctx.request_id).await?;
+            ctx.status = r.status.as_u16();
+            return Ok(true);
+        }
+        // The route's policy chain (`policies::Chain::on_request`) runs here once wired; a
+        // `Respond(rejection)` verdict is sent with `Rejection::send` like the above.
+        Ok(false)
+    }
+
+    /// Picks the target: a healthy one not tried yet by this request.
+    pub fn upstream_peer(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora_core::Result<Box<pingora_core::upstreams::peer::HttpPeer>> {
+        let Some(route) = ctx.compiled_route() else {
+            return Err(Error::explain(ErrorType::HTTPStatus(404), "no route"));
+        };
+        let pool = route.pool.clone();
+        if ctx.tried.is_empty() {
+            ctx.retries_left = pool.spec.retries;
+            ctx.upstream_started = Some(Instant::now());
+        }
+        let key = if pool.needs_key() {
+            hash_key(pool.hash_on(), session.req_header(), ctx.client_ip)
+        } else {
+            Vec::new()
+        };
+        let Some(index) = pool.select(&key, &ctx.tried, now_ms()) else {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(503),
+                "no healthy target",
+            ));
+        };
+        let Some(peer) = pool.peer(index) else {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(503),
+                "no healthy target",
+            ));
+        };
+        ctx.tried.push(index);
+        // Replacing the guard releases the previous try's in-flight count.
+        ctx.in_flight = Some(pool.acquire(index));
+        Ok(Box::new(peer))
+    }
+
+    /// A connect failure: eject the target and retry on another one while retries last.
+    pub fn fail_to_connect(&self, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+        let now = now_ms();
+        let retry = match &ctx.in_flight {
+            Some(f) => {
+                f.pool().mark_failed(f.index(), now);
+                ctx.retries_left > 0 && f.pool().has_candidate(&ctx.tried, now)
+            }
+            None => false,
+        };
+        if retry {
+            ctx.retries_left -= 1;
+        }
+        e.set_retry(retry);
+        e
+    }
+
+    /// An error after connecting: retry on another target only for idempotent methods when
+    /// nothing of the response reached the client and the body can be replayed.
+    pub fn error_while_proxy(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let retry = is_idempotent(&session.req_header().method)
+            && session.response_written().is_none()
+            && !session.as_ref().retry_buffer_truncated()
+            && ctx.retries_left > 0
+            && ctx
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.pool().has_candidate(&ctx.tried, now_ms()));
+        if retry {
+            ctx.retries_left -= 1;
+        }
+        e.set_retry(retry);
+        e
+    }
+
+    /// Forwarding headers, request id and path rewrite on the request to the upstream.
+    pub fn upstream_request_filter(
+        &self,
+        session: &Session,
+        req: &mut RequestHeader,
+        ctx: &RequestCtx,
+    ) -> pingora_core::Result<()> {
+        let is_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let origin = forwarded::Origin {
+            client_ip: ctx.client_ip,
+            proto: if is_tls { "https" } else { "http" },
+            host: forwarded::request_host(session.req_header()),
+            request_id: &ctx.request_id,
+        };
+        forwarded::apply(req, &origin)?;
+        if let Some(prefix) = ctx.compiled_route().and_then(|r| r.strip_prefix.as_deref()) {
+            let path = req.uri.path().to_owned();
+            let stripped = routing::strip_prefix(&path, prefix);
+            if stripped != path.as_str() {
+                forwarded::set_path(req, &stripped)?;
+            }
+        }
+        // The policy chain's request transforms (headers, rewrite) run here once wired.
+        Ok(())
+    }
+
+    /// Adds `x-request-id` to the response; while draining, closes the connection after it.
+    pub fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora_core::Result<()> {
+        resp.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        if self.shared.drain.is_draining() {
+            session.set_keepalive(None);
+        }
+        ctx.status = resp.status.as_u16();
+        // The policy chain's `on_response` (response transforms, rate-limit headers) runs here.
+        Ok(())
+    }
+
+    /// Renders a proxy failure as JSON when nothing was sent yet. Returns the status sent
+    /// (0 when the client is gone or a response had already started).
+    pub async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> u16 {
+        if let Some(resp) = session.response_written() {
+            return resp.status.as_u16();
+        }
+        let Some(r) = Rejection::from_error(e) else {
+            return 0;
+        };
+        if r.send(session, &ctx.request_id).await.is_err() {
+            return 0;
+        }
+        ctx.status = r.status.as_u16();
+        ctx.status
+    }
+
+    /// Metrics and access log of a finished request; releases the in-flight count.
+    pub fn logging(&self, session: &Session, ctx: &mut RequestCtx) {
+        let in_flight = ctx.in_flight.take();
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .filter(|s| *s != 0)
+            .unwrap_or(if ctx.status != 0 { ctx.status } else { 499 });
+        let total = ctx.started.elapsed();
+        let upstream_time: Option<Duration> = ctx.upstream_started.map(|t| t.elapsed());
+        let req = session.req_header();
+        let route = ctx.compiled_route();
+        match (route, &ctx.snapshot) {
+            (Some(r), _) => r.metrics.observe(&req.method, status, total, upstream_time),
+            (None, Some(s)) => s.no_route.observe(&req.method, status, total, None),
+            (None, None) => {
+                self.shared
+                    .metrics
+                    .no_route()
+                    .observe(&req.method, status, total, None)
+            }
+        }
+        let target = in_flight
+            .as_ref()
+            .and_then(|f| f.pool().targets().get(f.index()).map(|t| t.name.as_str()));
+        self.access_log.log(&Entry {
+            route: route.map_or(NO_ROUTE, |r| r.id.as_str()),
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            status,
+            latency: total,
+            upstream: route.map(|r| r.pool.id()),
+            target,
+            request_id: &ctx.request_id,
+            client_ip: ctx.client_ip,
+        });
+    }
+}
+
+/// Methods that may be sent twice (RFC 9110 9.2.2), hence retried on another target.
+pub fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// Whether the request announces a body.
+fn has_body(req: &RequestHeader) -> bool {
+    req.headers.contains_key(http::header::TRANSFER_ENCODING)
+        || req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// Pingora drops `Content-Length` when `Transfer-Encoding` is present (and closes the
+/// connection afterwards); the raw header shows whether the client sent both.
+fn raw_has_content_length(session: &Session) -> bool {
+    match session.as_downstream() {
+        pingora_core::protocols::http::ServerSession::H1(s) => {
+            has_header_line(&s.get_headers_raw_bytes(), b"content-length")
+        }
+        _ => false,
+    }
+}
+
+/// Whether a raw HTTP/1 header section has a line for header `name` (lower-case).
+pub fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
+    raw.split(|b| *b == b'\n').skip(1).any(|line| {
+        line.len() > name.len()
+            && line[..name.len()].eq_ignore_ascii_case(name)
+            && line[name.len()..]
+                .iter()
+                .find(|b| **b != b' ' && **b != b'\t')
+                == Some(&b':')
+    })
+}
+
+/// What Pingora lets through but a gateway must refuse: both `Content-Length` and
+/// `Transfer-Encoding` (`smuggled_length`: the raw header had a `Content-Length` that
+/// Pingora removed), a transfer coding other than `chunked`, several `Host` headers, a
+/// header section over [`MAX_HEADER_BYTES`].
+pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> {
+    let h: &HeaderMap = &req.headers;
+    let mut size = req.uri.to_string().len() + req.method.as_str().len() + 12;
+    for (name, value) in h.iter() {
+        size += name.as_str().len() + value.len() + 4;
+    }
+    if size > MAX_HEADER_BYTES {
+        return Some(Rejection::header_too_large());
+    }
+    let te: Vec<_> = h.get_all(http::header::TRANSFER_ENCODING).iter().collect();
+    if !te.is_empty() {
+        if smuggled_length || h.contains_key(http::header::CONTENT_LENGTH) {
+            return Some(Rejection::bad_request(
+                "both content-length and transfer-encoding",
+            ));
+        }
+        let only_chunked = te.len() == 1
+            && te[0]
+                .to_str()
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+        if !only_chunked {
+            return Some(Rejection::bad_request("unsupported transfer-encoding"));
+        }
+    }
+    if h.get_all(http::header::HOST).iter().count() > 1 {
+        return Some(Rejection::bad_request("more than one host header"));
+    }
+    None
+}
+
+/// `host:port` -> `host` (`[v6]:port` -> `[v6]`).
+pub fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |i| &host[..=i]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// The consistent-hash key of a request.
+fn hash_key(on: &HashOn, req: &RequestHeader, client_ip: Option<IpAddr>) -> Vec<u8> {
+    match on {
+        HashOn::ClientIp => match client_ip {
+            Some(IpAddr::V4(ip)) => ip.octets().to_vec(),
+            Some(IpAddr::V6(ip)) => ip.octets().to_vec(),
+            None => Vec::new(),
+        },
+        HashOn::Path => req.uri.path().as_bytes().to_vec(),
+        HashOn::Header(name) => req
+            .headers
+            .get(name.as_str())
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,20 @@
+//! The gateway: Pingora server and `ProxyHttp` impl, router, upstream pools and health
+//! checks, metrics, access log, config reload. Wires in storage and admin-ui.
+//!
+//! Owns the request path. Depends on `storage`, `policies` and `admin-ui` (only to mount
+//! its router and implement its `LiveView`); nothing depends on edge.
+
+pub mod access_log;
+pub mod cli;
+pub mod downstream;
+pub mod forwarded;
+pub mod gateway;
+pub mod live;
+pub mod metrics;
+pub mod proxy;
+pub mod reload;
+pub mod request_id;
+pub mod respond;
+pub mod routing;
+pub mod snapshot;
+pub mod upstream;

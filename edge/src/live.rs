@@ -1,0 +1,78 @@
+//! What the admin server sees of the live proxy ([`admin_ui::LiveView`]), and the
+//! readiness probe behind `GET /healthz`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use admin_ui::{LiveView, TargetHealth, UsageReport};
+
+use crate::gateway::Shared;
+use crate::upstream::now_ms;
+
+/// Edge's [`LiveView`]: reads the shared state only.
+pub struct Live {
+    pub shared: Arc<Shared>,
+}
+
+impl LiveView for Live {
+    fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Acquire)
+    }
+
+    fn upstream_health(&self) -> Vec<TargetHealth> {
+        let snapshot = self.shared.snapshot.load();
+        let now = now_ms();
+        let mut pools: Vec<_> = snapshot.pools.values().collect();
+        pools.sort_by(|a, b| a.id().cmp(b.id()));
+        pools
+            .into_iter()
+            .flat_map(|p| {
+                p.targets()
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, t)| TargetHealth {
+                        upstream: p.id().to_owned(),
+                        target: t.name.clone(),
+                        healthy: p.is_available(i, now),
+                    })
+            })
+            .collect()
+    }
+
+    fn usage(&self, _consumer: &str) -> Option<UsageReport> {
+        // Quota accounting lives in the policy chain, which is not wired into edge yet.
+        None
+    }
+
+    fn last_reload_error(&self) -> Option<String> {
+        self.shared.reload_error()
+    }
+}
+
+/// The address to probe for a listener on `listen` (a wildcard becomes loopback).
+pub fn probe_addr(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// Waits until `addr` accepts TCP connections, then marks the proxy ready.
+pub async fn wait_until_ready(shared: Arc<Shared>, addr: SocketAddr) {
+    loop {
+        if let Ok(Ok(_)) = tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            shared.ready.store(true, Ordering::Release);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,259 @@
+//! `tollgate`: wiring only (flags, start-up, shutdown).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use clap::Parser;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::{
+    RunArgs as PingoraRunArgs, Server, ShutdownSignal, ShutdownSignalWatch,
+};
+use pingora_core::services::listening::Service;
+
+use edge::access_log::AccessLog;
+use edge::cli::{Cli, Command, RunArgs};
+use edge::downstream::HeaderDeadline;
+use edge::gateway::{Gateway, Shared};
+use edge::live::{self, Live};
+use edge::metrics::Metrics;
+use edge::request_id::RequestIds;
+use edge::snapshot::Snapshot;
+use edge::{metrics, reload};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Check { file }) => check(&file),
+        Some(Command::Import {
+            file,
+            replace,
+            data_dir,
+        }) => import(&file, replace, &data_dir),
+        Some(Command::Export { data_dir }) => export(&data_dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tollgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_problems(problems: &[storage::Problem]) {
+    for p in problems {
+        eprintln!("{}: {}", p.path, p.message);
+    }
+}
+
+fn read_config(file: &Path) -> anyhow::Result<Result<storage::Config, storage::StoreError>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok(storage::parse_config(&text))
+}
+
+fn check(file: &Path) -> anyhow::Result<ExitCode> {
+    let problems = match read_config(file)? {
+        Ok(config) => storage::validate_config(&config),
+        Err(storage::StoreError::Invalid { problems }) => problems,
+        Err(e) => vec![storage::Problem::new("", e.to_string())],
+    };
+    if problems.is_empty() {
+        println!("{}: ok", file.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            println!("{}: {}", p.path, p.message);
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn import(file: &Path, replace: bool, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let config = match read_config(file)? {
+        Ok(c) => c,
+        Err(storage::StoreError::Invalid { problems }) => {
+            print_problems(&problems);
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e).context("parsing the config"),
+    };
+    let store = storage::Store::open(data_dir).context("opening the store")?;
+    match store.apply(storage::Change::Import { config, replace }, "cli") {
+        Ok(revision) => {
+            println!("imported {}: revision {revision}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(storage::StoreError::Invalid { problems }) => {
+            print_problems(&problems);
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e).context("importing"),
+    }
+}
+
+fn export(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let store = storage::Store::open(data_dir).context("opening the store")?;
+    print!("{}", store.export_yaml());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM and SIGINT both stop gracefully: `/healthz` turns 503, new and idle
+/// connections are closed, requests in flight may finish within `drain_timeout`; then
+/// Pingora closes its listeners and stops (its own grace period is 0).
+struct Signals {
+    shared: Arc<Shared>,
+    drain_timeout: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        self.shared.ready.store(false, Ordering::Release);
+        self.shared.drain.start();
+        if !self.shared.drain.wait_idle(self.drain_timeout).await {
+            eprintln!(
+                "tollgate: {} requests still in flight after {:?}, stopping anyway",
+                self.shared.drain.busy(),
+                self.drain_timeout
+            );
+        }
+        ShutdownSignal::GracefulTerminate
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let metrics = Metrics::new().context("creating metrics")?;
+    let store = storage::Store::open(&args.data_dir)
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let env_password = std::env::var("TOLLGATE_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    if let Some(password) =
+        admin_ui::bootstrap_admin(&store, env_password).context("creating the admin user")?
+    {
+        eprintln!(
+            "tollgate: created console user {} with password {password} (shown once)",
+            admin_ui::ADMIN_USER
+        );
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tollgate-admin")
+        .enable_all()
+        .build()
+        .context("starting the admin runtime")?;
+
+    // Subscribe before compiling, so a change made in between is not missed.
+    let changes = store.subscribe();
+    let first = Snapshot::compile(
+        &store.config(),
+        store.revision(),
+        None,
+        &metrics,
+        Some(rt.handle()),
+    );
+    let (snapshot, first_error) = match first {
+        Ok(s) => (s, None),
+        Err(e) => (Snapshot::empty(&metrics), Some(e.to_string())),
+    };
+    let shared = Shared::new(snapshot, metrics.clone());
+    if let Some(e) = first_error {
+        eprintln!("tollgate: the stored config does not compile, serving no routes: {e}");
+        metrics.reload_errors.inc();
+        shared.set_reload_error(Some(e));
+    }
+
+    let access_log = AccessLog::start(&args.access_log, metrics.access_log_dropped.clone())
+        .with_context(|| format!("opening the access log {}", args.access_log))?;
+
+    let admin = admin_ui::router(admin_ui::AdminConfig {
+        store: store.clone(),
+        live: Arc::new(Live {
+            shared: shared.clone(),
+        }),
+        admin_token: std::env::var("TOLLGATE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        version: env!("CARGO_PKG_VERSION"),
+        started,
+    });
+    let admin_listener = rt
+        .block_on(tokio::net::TcpListener::bind(args.admin_listen))
+        .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
+    let metrics_listener = rt
+        .block_on(tokio::net::TcpListener::bind(args.metrics_listen))
+        .with_context(|| format!("binding the metrics listener {}", args.metrics_listen))?;
+    rt.spawn(async move {
+        if let Err(e) = axum::serve(admin_listener, admin).await {
+            eprintln!("tollgate: admin server stopped: {e}");
+        }
+    });
+    let metrics_app = metrics::router(metrics);
+    rt.spawn(async move {
+        if let Err(e) = axum::serve(metrics_listener, metrics_app).await {
+            eprintln!("tollgate: metrics server stopped: {e}");
+        }
+    });
+    rt.spawn(reload::run(store.clone(), changes, shared.clone()));
+    let ready_shared = shared.clone();
+    let (listen, admin_addr, metrics_addr) = (args.listen, args.admin_listen, args.metrics_listen);
+    rt.spawn(async move {
+        live::wait_until_ready(ready_shared, live::probe_addr(listen)).await;
+        eprintln!("tollgate: ready: proxy http://{listen} admin http://{admin_addr} metrics http://{metrics_addr}/metrics");
+    });
+
+    let conf = ServerConf {
+        threads: args.worker_threads(),
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let gateway = Gateway {
+        shared: shared.clone(),
+        ids: RequestIds::new(),
+        access_log: access_log.clone(),
+    };
+    let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
+    let mut service = Service::new(
+        "tollgate proxy".to_owned(),
+        HeaderDeadline::new(proxy, args.header_timeout(), shared.drain.clone()),
+    );
+    service.add_tcp(&args.listen.to_string());
+    server.add_service(service);
+    server.run(PingoraRunArgs {
+        shutdown_signal: Box::new(Signals {
+            shared,
+            drain_timeout: args.shutdown_timeout(),
+        }),
+    });
+
+    access_log.flush(Duration::from_secs(2));
+    if let Err(e) = store.flush() {
+        eprintln!("tollgate: flushing the store: {e}");
+    }
+    rt.shutdown_timeout(Duration::from_secs(1));
+    eprintln!("tollgate: stopped");
+    Ok(ExitCode::SUCCESS)
+}

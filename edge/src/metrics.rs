@@ -1,0 +1,319 @@
+//! The Prometheus metrics of the contract, on one registry, and the `/metrics` endpoint.
+//!
+//! Per-request cost: a route's histograms are resolved when the snapshot is compiled
+//! ([`RouteMetrics`]); its request counters are cached per (method, common status) on first
+//! use, so the hot path does no label hashing and no allocation. Label values are bounded:
+//! route ids (or `none`), a fixed set of methods (else `OTHER`), status codes.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use http::Method;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The route label of a request that matched no route.
+pub const NO_ROUTE: &str = "none";
+
+/// Method label values; anything else is `OTHER`.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "OTHER",
+];
+
+/// Statuses whose counters are cached per route; others go through the label lookup.
+const COMMON_STATUSES: [u16; 20] = [
+    200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 405, 413, 429, 431, 499, 500, 502, 503, 504,
+    101,
+];
+
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("registering a metric: {0}")]
+    Register(#[from] prometheus::Error),
+}
+
+/// Every metric of the gateway.
+pub struct Metrics {
+    pub registry: Registry,
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    upstream_duration: HistogramVec,
+    /// `tollgate_upstream_target_healthy{upstream, target}`.
+    pub target_healthy: IntGaugeVec,
+    /// `tollgate_policy_rejections_total{route, policy, status}` (counted by the policy chain).
+    pub policy_rejections: IntCounterVec,
+    /// `tollgate_config_revision`.
+    pub config_revision: IntGauge,
+    /// `tollgate_config_reload_errors_total`.
+    pub reload_errors: IntCounter,
+    /// `tollgate_access_log_dropped_total`: lines dropped because the writer fell behind.
+    pub access_log_dropped: IntCounter,
+    none: OnceLock<Arc<RouteMetrics>>,
+}
+
+impl Metrics {
+    /// Creates and registers every metric on a new registry.
+    pub fn new() -> Result<Arc<Metrics>, MetricsError> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "tollgate_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_http_request_duration_seconds",
+                "Time from request header to the end of the response",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_upstream_duration_seconds",
+                "Time spent on the upstream, from connect to the end of its response",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route", "upstream"],
+        )?;
+        let target_healthy = IntGaugeVec::new(
+            Opts::new(
+                "tollgate_upstream_target_healthy",
+                "1 when the target is healthy",
+            ),
+            &["upstream", "target"],
+        )?;
+        let policy_rejections = IntCounterVec::new(
+            Opts::new(
+                "tollgate_policy_rejections_total",
+                "Requests refused by a policy",
+            ),
+            &["route", "policy", "status"],
+        )?;
+        let config_revision = IntGauge::new(
+            "tollgate_config_revision",
+            "Config revision the proxy serves",
+        )?;
+        let reload_errors = IntCounter::new(
+            "tollgate_config_reload_errors_total",
+            "Config reloads that failed to compile",
+        )?;
+        let access_log_dropped = IntCounter::new(
+            "tollgate_access_log_dropped_total",
+            "Access log lines dropped because the writer fell behind",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(upstream_duration.clone()))?;
+        registry.register(Box::new(target_healthy.clone()))?;
+        registry.register(Box::new(policy_rejections.clone()))?;
+        registry.register(Box::new(config_revision.clone()))?;
+        registry.register(Box::new(reload_errors.clone()))?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
+        Ok(Arc::new(Metrics {
+            registry,
+            requests,
+            request_duration,
+            upstream_duration,
+            target_healthy,
+            policy_rejections,
+            config_revision,
+            reload_errors,
+            access_log_dropped,
+            none: OnceLock::new(),
+        }))
+    }
+
+    /// Resolves the handles of one route (done at snapshot compile).
+    pub fn route(&self, route: &str, upstream: &str) -> RouteMetrics {
+        RouteMetrics {
+            route: route.to_owned(),
+            duration: self.request_duration.with_label_values(&[route]),
+            upstream_duration: Some(self.upstream_duration.with_label_values(&[route, upstream])),
+            requests: self.requests.clone(),
+            cached: std::iter::repeat_with(OnceLock::new)
+                .take(METHODS.len() * COMMON_STATUSES.len())
+                .collect(),
+        }
+    }
+
+    /// The handles of requests that matched no route.
+    pub fn no_route(&self) -> Arc<RouteMetrics> {
+        self.none
+            .get_or_init(|| {
+                Arc::new(RouteMetrics {
+                    route: NO_ROUTE.to_owned(),
+                    duration: self.request_duration.with_label_values(&[NO_ROUTE]),
+                    upstream_duration: None,
+                    requests: self.requests.clone(),
+                    cached: std::iter::repeat_with(OnceLock::new)
+                        .take(METHODS.len() * COMMON_STATUSES.len())
+                        .collect(),
+                })
+            })
+            .clone()
+    }
+
+    /// The registry in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec cannot fail on I/O; a metric family error leaves a partial page.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// The pre-resolved metric handles of one route.
+pub struct RouteMetrics {
+    route: String,
+    duration: Histogram,
+    upstream_duration: Option<Histogram>,
+    requests: IntCounterVec,
+    cached: Box<[OnceLock<IntCounter>]>,
+}
+
+impl RouteMetrics {
+    /// Records one finished request. `upstream` is the time spent on the upstream, if any.
+    pub fn observe(
+        &self,
+        method: &Method,
+        status: u16,
+        total: Duration,
+        upstream: Option<Duration>,
+    ) {
+        self.duration.observe(total.as_secs_f64());
+        if let (Some(h), Some(d)) = (&self.upstream_duration, upstream) {
+            h.observe(d.as_secs_f64());
+        }
+        self.counter(method, status).inc();
+    }
+
+    fn counter(&self, method: &Method, status: u16) -> IntCounter {
+        let m = method_index(method);
+        let mut digits = [0u8; 3];
+        let status_label = status_label(status, &mut digits);
+        match COMMON_STATUSES.iter().position(|s| *s == status) {
+            Some(s) => self.cached[m * COMMON_STATUSES.len() + s]
+                .get_or_init(|| {
+                    self.requests.with_label_values(&[
+                        self.route.as_str(),
+                        METHODS[m],
+                        status_label,
+                    ])
+                })
+                .clone(),
+            None => {
+                self.requests
+                    .with_label_values(&[self.route.as_str(), METHODS[m], status_label])
+            }
+        }
+    }
+}
+
+/// Index into [`METHODS`]; unknown methods are `OTHER`.
+fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::DELETE => 4,
+        Method::PATCH => 5,
+        Method::OPTIONS => 6,
+        Method::CONNECT => 7,
+        Method::TRACE => 8,
+        _ => 9,
+    }
+}
+
+/// A status code as a label without allocating (codes outside 100..=999 become `0`).
+fn status_label(status: u16, buf: &mut [u8; 3]) -> &str {
+    if !(100..=999).contains(&status) {
+        return "0";
+    }
+    buf[0] = b'0' + (status / 100) as u8;
+    buf[1] = b'0' + (status / 10 % 10) as u8;
+    buf[2] = b'0' + (status % 10) as u8;
+    std::str::from_utf8(buf).unwrap_or("0")
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub fn router(metrics: Arc<Metrics>) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    metrics.render(),
+                )
+            }
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_requests_by_route_method_and_status() {
+        let m = Metrics::new().expect("metrics");
+        let r = m.route("orders", "orders-up");
+        r.observe(
+            &Method::GET,
+            200,
+            Duration::from_millis(3),
+            Some(Duration::from_millis(2)),
+        );
+        r.observe(&Method::GET, 200, Duration::from_millis(3), None);
+        r.observe(
+            &"PURGE".parse().expect("method"),
+            418,
+            Duration::from_millis(1),
+            None,
+        );
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"tollgate_http_requests_total{method="GET",route="orders",status="200"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"method="OTHER",route="orders",status="418"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"tollgate_upstream_duration_seconds_count{route="orders",upstream="orders-up"} 1"#
+        ));
+    }
+
+    #[test]
+    fn unmatched_requests_use_route_none() {
+        let m = Metrics::new().expect("metrics");
+        m.no_route()
+            .observe(&Method::POST, 404, Duration::from_millis(1), None);
+        assert!(m
+            .render()
+            .contains(r#"{method="POST",route="none",status="404"} 1"#));
+    }
+
+    #[test]
+    fn status_labels_are_three_digits() {
+        let mut b = [0u8; 3];
+        assert_eq!(status_label(503, &mut b), "503");
+        assert_eq!(status_label(0, &mut b), "0");
+    }
+}

@@ -1,0 +1,90 @@
+//! Config reload: on every store revision, compile a new snapshot and swap it in. A failed
+//! compile keeps the last good snapshot, counts `tollgate_config_reload_errors_total` and
+//! keeps the error for the console until the next successful reload.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::gateway::Shared;
+use crate::snapshot::Snapshot;
+
+/// Follows `changes` (from `store.subscribe()`, taken before the first snapshot was
+/// compiled so no change is missed) until the store's notifier closes. Runs on a tokio
+/// runtime; compiles on the blocking pool (target names may need DNS).
+pub async fn run(
+    store: storage::Store,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    shared: Arc<Shared>,
+) {
+    loop {
+        if changes.changed().await.is_err() {
+            return;
+        }
+        let store = store.clone();
+        let shared2 = shared.clone();
+        let rt = tokio::runtime::Handle::current();
+        // A panic in compile must not end reloading: it counts as a failed reload.
+        if tokio::task::spawn_blocking(move || reload_once(&store, &shared2, &rt))
+            .await
+            .is_err()
+        {
+            shared.metrics.reload_errors.inc();
+            shared.set_reload_error(Some("reload panicked".to_owned()));
+        }
+    }
+}
+
+/// Compiles the store's current config against the live snapshot and swaps it in.
+/// Returns whether the new snapshot is live.
+pub fn reload_once(store: &storage::Store, shared: &Shared, rt: &tokio::runtime::Handle) -> bool {
+    let config = store.config();
+    let revision = store.revision();
+    let previous = shared.snapshot.load_full();
+    if previous.revision == revision && revision != 0 {
+        return true;
+    }
+    match Snapshot::compile(
+        &config,
+        revision,
+        Some(&previous),
+        &shared.metrics,
+        Some(rt),
+    ) {
+        Ok(next) => {
+            let next = Arc::new(next);
+            shared.snapshot.store(next.clone());
+            shared
+                .metrics
+                .config_revision
+                .set(i64::try_from(revision).unwrap_or(i64::MAX));
+            shared.set_reload_error(None);
+            forget_removed_targets(shared, &previous, &next);
+            true
+        }
+        Err(e) => {
+            shared.metrics.reload_errors.inc();
+            shared.set_reload_error(Some(format!("revision {revision}: {e}")));
+            false
+        }
+    }
+}
+
+/// Drops the health series of targets that are in no pool any more, so the gauge shows
+/// only configured targets.
+fn forget_removed_targets(shared: &Shared, previous: &Snapshot, next: &Snapshot) {
+    let live: HashSet<(&str, &str)> = next
+        .pools
+        .values()
+        .flat_map(|p| p.targets().iter().map(move |t| (p.id(), t.name.as_str())))
+        .collect();
+    for p in previous.pools.values() {
+        for t in p.targets() {
+            if !live.contains(&(p.id(), t.name.as_str())) {
+                let _ = shared
+                    .metrics
+                    .target_healthy
+                    .remove_label_values(&[p.id(), t.name.as_str()]);
+            }
+        }
+    }
+}

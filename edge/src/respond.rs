@@ -1,0 +1,201 @@
+//! The one place that turns a refusal or a proxy failure into an HTTP response. Every error
+//! body is JSON `{"error": "...", "request_id": "..."}` and carries `x-request-id`.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::StatusCode;
+use pingora_core::{Error, ErrorSource, ErrorType};
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+use crate::request_id;
+
+/// A response the gateway writes itself instead of proxying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub status: StatusCode,
+    pub message: Cow<'static, str>,
+    /// Seconds, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+impl Rejection {
+    pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Rejection {
+        Rejection {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// 404: no route matches the request.
+    pub fn no_route() -> Rejection {
+        Rejection::new(StatusCode::NOT_FOUND, "no route matches the request")
+    }
+    /// 503: the route's upstream has no healthy target left to try.
+    pub fn no_healthy_target() -> Rejection {
+        Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no healthy upstream target",
+        )
+    }
+    /// 502: the upstream refused, reset or answered garbage.
+    pub fn bad_gateway() -> Rejection {
+        Rejection::new(StatusCode::BAD_GATEWAY, "upstream connection failed")
+    }
+    /// 504: the upstream did not connect or answer in time.
+    pub fn gateway_timeout() -> Rejection {
+        Rejection::new(StatusCode::GATEWAY_TIMEOUT, "upstream timed out")
+    }
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Rejection {
+        Rejection::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// 431: the request header section is too large.
+    pub fn header_too_large() -> Rejection {
+        Rejection::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header fields too large",
+        )
+    }
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(retry_after: u64) -> Rejection {
+        Rejection {
+            retry_after: Some(retry_after),
+            ..Rejection::new(StatusCode::TOO_MANY_REQUESTS, "too many requests")
+        }
+    }
+    /// 500: a fault of the gateway itself.
+    pub fn internal() -> Rejection {
+        Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+
+    /// Maps a Pingora error to the response the client gets; `None` when the client is
+    /// gone (nothing can be written).
+    pub fn from_error(e: &Error) -> Option<Rejection> {
+        use ErrorType::*;
+        if let HTTPStatus(code) = e.etype() {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
+            return Some(match status {
+                StatusCode::SERVICE_UNAVAILABLE => Rejection::no_healthy_target(),
+                StatusCode::NOT_FOUND => Rejection::no_route(),
+                StatusCode::GATEWAY_TIMEOUT => Rejection::gateway_timeout(),
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Rejection::header_too_large(),
+                s => Rejection::new(s, s.canonical_reason().unwrap_or("error")),
+            });
+        }
+        match e.esource() {
+            ErrorSource::Upstream => Some(match e.etype() {
+                ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout => {
+                    Rejection::gateway_timeout()
+                }
+                _ => Rejection::bad_gateway(),
+            }),
+            ErrorSource::Downstream => match e.etype() {
+                WriteError | ReadError | ConnectionClosed | ReadTimedout | WriteTimedout => None,
+                _ => Some(Rejection::bad_request("malformed request")),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => Some(Rejection::internal()),
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self, request_id: &str) -> Bytes {
+        let body = serde_json::json!({"error": self.message, "request_id": request_id});
+        Bytes::from(body.to_string())
+    }
+
+    /// The response header for a body of `len` bytes.
+    pub fn header(&self, request_id: &str, len: usize) -> pingora_core::Result<ResponseHeader> {
+        let mut h = ResponseHeader::build(self.status, Some(4))?;
+        h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        h.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+        h.insert_header(request_id::HEADER, request_id)?;
+        if let Some(secs) = self.retry_after {
+            h.insert_header(http::header::RETRY_AFTER, secs.to_string())?;
+        }
+        Ok(h)
+    }
+
+    /// Writes this rejection as the whole response. `Err` means the client is gone.
+    pub async fn send(&self, session: &mut Session, request_id: &str) -> pingora_core::Result<()> {
+        let body = self.body(request_id);
+        let header = self.header(request_id, body.len())?;
+        session
+            .write_response_header(Box::new(header), false)
+            .await?;
+        session.write_response_body(Some(body), true).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(etype: ErrorType) -> Box<Error> {
+        let mut e = Error::new(etype);
+        e.as_up();
+        e
+    }
+
+    #[test]
+    fn maps_upstream_timeouts_to_504() {
+        for t in [ErrorType::ConnectTimedout, ErrorType::ReadTimedout] {
+            let r = Rejection::from_error(&upstream(t)).expect("a response");
+            assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+        }
+    }
+
+    #[test]
+    fn maps_refused_and_reset_to_502() {
+        for t in [
+            ErrorType::ConnectRefused,
+            ErrorType::ConnectionClosed,
+            ErrorType::ReadError,
+        ] {
+            let r = Rejection::from_error(&upstream(t)).expect("a response");
+            assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+        }
+    }
+
+    #[test]
+    fn maps_explicit_503_to_no_healthy_target() {
+        let e = Error::new(ErrorType::HTTPStatus(503));
+        assert_eq!(
+            Rejection::from_error(&e),
+            Some(Rejection::no_healthy_target())
+        );
+    }
+
+    #[test]
+    fn writes_nothing_when_the_client_is_gone() {
+        let mut e = Error::new(ErrorType::ConnectionClosed);
+        e.as_down();
+        assert_eq!(Rejection::from_error(&e), None);
+    }
+
+    #[test]
+    fn body_is_json_with_error_and_request_id() {
+        let body = Rejection::no_route().body("r-1");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["error"], "no route matches the request");
+        assert_eq!(v["request_id"], "r-1");
+    }
+
+    #[test]
+    fn header_carries_retry_after_and_request_id() {
+        let h = Rejection::too_many_requests(7)
+            .header("r-2", 10)
+            .expect("header");
+        assert_eq!(h.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            h.headers.get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"7"[..])
+        );
+        assert_eq!(
+            h.headers.get("x-request-id").map(|v| v.as_bytes()),
+            Some(&b"r-2"[..])
+        );
+    }
+}

@@ -1,0 +1,92 @@
+use super::*;
+use storage::{Balancing, RouteSpec, TargetSpec, UpstreamSpec};
+
+fn upstream(id: &str, addr: &str) -> UpstreamSpec {
+    UpstreamSpec {
+        id: id.to_owned(),
+        targets: vec![TargetSpec {
+            addr: addr.to_owned(),
+            weight: 1,
+        }],
+        balancing: Balancing::RoundRobin,
+        hash_on: None,
+        health_check: None,
+        connect_timeout_ms: 100,
+        read_timeout_ms: 100,
+        retries: 1,
+        tls: false,
+        sni: None,
+    }
+}
+
+fn route(id: &str, upstream: &str) -> RouteSpec {
+    RouteSpec {
+        id: id.to_owned(),
+        hosts: vec![],
+        methods: vec![],
+        paths: vec![format!("/{id}")],
+        headers: Default::default(),
+        strip_prefix: None,
+        priority: 0,
+        upstream: upstream.to_owned(),
+        policies: vec![],
+        enabled: true,
+    }
+}
+
+fn config(upstreams: Vec<UpstreamSpec>, routes: Vec<RouteSpec>) -> Config {
+    Config {
+        upstreams,
+        routes,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn carries_over_pools_whose_spec_is_unchanged() {
+    let m = Metrics::new().expect("metrics");
+    let c1 = config(
+        vec![upstream("a", "127.0.0.1:1"), upstream("b", "127.0.0.1:2")],
+        vec![route("ra", "a")],
+    );
+    let s1 = Snapshot::compile(&c1, 1, None, &m, None).expect("s1");
+    let c2 = config(
+        vec![upstream("a", "127.0.0.1:1"), upstream("b", "127.0.0.1:3")],
+        vec![route("ra", "a"), route("rb", "b")],
+    );
+    let s2 = Snapshot::compile(&c2, 2, Some(&s1), &m, None).expect("s2");
+    assert!(Arc::ptr_eq(&s1.pools["a"], &s2.pools["a"]));
+    assert!(!Arc::ptr_eq(&s1.pools["b"], &s2.pools["b"]));
+    assert_eq!(s2.routes.len(), 2);
+    assert!(Arc::ptr_eq(&s2.routes[0].pool, &s2.pools["a"]));
+}
+
+#[test]
+fn skips_disabled_routes_and_keeps_router_indexes_aligned() {
+    let m = Metrics::new().expect("metrics");
+    let mut off = route("off", "a");
+    off.enabled = false;
+    let c = config(
+        vec![upstream("a", "127.0.0.1:1")],
+        vec![off, route("on", "a")],
+    );
+    let s = Snapshot::compile(&c, 1, None, &m, None).expect("snapshot");
+    assert_eq!(s.routes.len(), 1);
+    let hit = s
+        .router
+        .find(None, &http::Method::GET, "/on", &http::HeaderMap::new())
+        .expect("match");
+    assert_eq!(s.routes[hit.index].id, "on");
+    assert!(s
+        .router
+        .find(None, &http::Method::GET, "/off", &http::HeaderMap::new())
+        .is_none());
+}
+
+#[test]
+fn fails_on_a_route_to_an_unknown_upstream() {
+    let m = Metrics::new().expect("metrics");
+    let c = config(vec![], vec![route("r", "nope")]);
+    let e = Snapshot::compile(&c, 1, None, &m, None);
+    assert!(matches!(e, Err(SnapshotError::UnknownUpstream { .. })));
+}

@@ -1,0 +1,104 @@
+//! Active health checks: one tokio task per pool that checks every target at once, then
+//! every `interval_ms`. The task holds only a `Weak` to its pool and is aborted when the
+//! pool is dropped, so a replaced upstream stops being checked.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use storage::{HealthCheckKind, HealthCheckSpec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{Pool, Streak};
+
+/// Starts the check task of `pool` on `rt`; returns the handle that stops it.
+pub(super) fn spawn(
+    pool: &Arc<Pool>,
+    hc: HealthCheckSpec,
+    rt: &tokio::runtime::Handle,
+) -> tokio::task::AbortHandle {
+    let addrs: Vec<SocketAddr> = pool.targets.iter().map(|t| t.addr).collect();
+    let weak = Arc::downgrade(pool);
+    // An HTTP check over TLS is not done here: TLS upstreams are checked by TCP connect.
+    let http = hc.kind == HealthCheckKind::Http && !pool.spec.tls;
+    rt.spawn(run(weak, addrs, hc, http)).abort_handle()
+}
+
+async fn run(pool: Weak<Pool>, addrs: Vec<SocketAddr>, hc: HealthCheckSpec, http: bool) {
+    let mut streaks = vec![Streak::default(); addrs.len()];
+    let interval = Duration::from_millis(hc.interval_ms.max(10));
+    let timeout = Duration::from_millis(hc.timeout_ms.max(1));
+    loop {
+        let mut checks = tokio::task::JoinSet::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let addr = *addr;
+            let path = hc.path.clone();
+            let expected = hc.expected_statuses.clone();
+            checks.spawn(async move {
+                let ok = if http {
+                    matches!(tokio::time::timeout(timeout, http_status(addr, &path)).await,
+                        Ok(Ok(code)) if is_expected(code, &expected))
+                } else {
+                    matches!(
+                        tokio::time::timeout(timeout, TcpStream::connect(addr)).await,
+                        Ok(Ok(_))
+                    )
+                };
+                (i, ok)
+            });
+        }
+        let results = checks.join_all().await;
+        let Some(p) = pool.upgrade() else {
+            return;
+        };
+        for (i, ok) in results {
+            if let Some(streak) = streaks.get_mut(i) {
+                p.record_check(i, ok, streak, &hc);
+            }
+        }
+        drop(p);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Whether `code` passes: one of `expected`, or any 2xx when `expected` is empty.
+pub fn is_expected(code: u16, expected: &[u16]) -> bool {
+    if expected.is_empty() {
+        (200..300).contains(&code)
+    } else {
+        expected.contains(&code)
+    }
+}
+
+/// `GET path` over a fresh connection; the status code of the answer.
+async fn http_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect(addr).await?;
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tollgate-health-check\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = [0u8; 256];
+    let mut len = 0;
+    while len < buf.len() {
+        let n = s.read(&mut buf[len..]).await?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if buf[..len].windows(2).any(|w| w == b"\r\n") {
+            break;
+        }
+    }
+    parse_status(&buf[..len]).ok_or_else(|| std::io::Error::other("not an HTTP status line"))
+}
+
+/// The code of an `HTTP/1.x NNN ...` status line.
+pub fn parse_status(line: &[u8]) -> Option<u16> {
+    let rest = line.strip_prefix(b"HTTP/1.")?;
+    let code = rest.get(2..5)?;
+    if rest.get(1) != Some(&b' ') {
+        return None;
+    }
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
