@@ -69,14 +69,17 @@ impl AdminState {
     }
 
     /// Applies `change` on a blocking thread (it writes and flushes sled) and returns the new
-    /// revision. `Err` is the store's refusal, already mapped to its HTTP answer.
+    /// revision once the proxy serves it. `Err` is the store's refusal, already mapped to its
+    /// HTTP answer.
     pub async fn apply(&self, change: Change, actor: &Actor) -> Result<u64, ApiError> {
         let store = self.inner.store.clone();
         let actor = actor.0.clone();
-        tokio::task::spawn_blocking(move || store.apply(change, &actor))
+        let revision = tokio::task::spawn_blocking(move || store.apply(change, &actor))
             .await
             .map_err(ApiError::internal)?
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        crate::live::wait_applied(self.live(), revision).await;
+        Ok(revision)
     }
 }
 

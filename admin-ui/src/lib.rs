@@ -7,6 +7,7 @@
 
 mod api;
 mod bootstrap;
+pub mod console;
 mod live;
 
 use std::sync::Arc;
@@ -25,13 +26,21 @@ pub struct AdminConfig {
     pub version: &'static str,
     /// When the process started, for `uptime_seconds`.
     pub started: Instant,
+    /// The proxy's metrics, sampled by the console for its charts.
+    pub registry: prometheus::Registry,
 }
 
-/// The whole admin server: `/healthz`, `/openapi.json` and `/api/v1/**`. Serve it with
-/// `axum::serve`; it holds no background task.
+/// The whole admin server: `/healthz`, `/openapi.json`, `/api/v1/**` and the console under
+/// `/`. Call it inside a Tokio runtime (the console starts its metrics sampler there) and
+/// serve it with `axum::serve`.
 pub fn router(cfg: AdminConfig) -> axum::Router {
+    let console = console::ConsoleState::new(
+        cfg.store.clone(),
+        cfg.live.clone(),
+        cfg.registry.clone(),
+        console::DEFAULT_SESSION_TTL,
+    );
     let state = api::AdminState::new(cfg);
-    // The console (a `console` module beside `api`) merges in here with `state.clone()`. The
-    // API router owns the fallbacks (JSON 404/405), so the console's router must not set one.
-    api::router(state)
+    // The API router owns the fallbacks (JSON 404/405), so the console's router sets none.
+    api::router(state).merge(console::router(console))
 }

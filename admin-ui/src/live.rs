@@ -1,7 +1,12 @@
 //! What the admin server sees of the running proxy. Edge implements [`LiveView`] and hands it
 //! to [`crate::router`]; admin-ui never imports edge.
 
+use std::time::Duration;
+
 use serde::Serialize;
+
+/// The longest a write waits for the proxy to serve it before answering anyway.
+pub const APPLY_WAIT: Duration = Duration::from_secs(5);
 
 /// Read-only view of the live proxy. Every method is called on admin requests only (never on
 /// the proxy's request path) and must be cheap and non-blocking: no I/O, no lock held long.
@@ -14,6 +19,20 @@ pub trait LiveView: Send + Sync + 'static {
     fn usage(&self, consumer: &str) -> Option<UsageReport>;
     /// The error of the last failed config reload, if the last reload failed.
     fn last_reload_error(&self) -> Option<String>;
+    /// Follows the config revision the proxy has dealt with (serves, or refused to
+    /// compile). `None`: nothing to wait for.
+    fn applied(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+}
+
+/// Waits (at most [`APPLY_WAIT`]) until the proxy has dealt with `revision`, so that a write
+/// answered 2xx applies from the next request, as the contract says.
+pub async fn wait_applied(live: &dyn LiveView, revision: u64) {
+    if let Some(mut applied) = live.applied() {
+        // A timeout or a closed channel (shutdown) answers anyway: the write is durable.
+        let _ = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|r| *r >= revision)).await;
+    }
 }
 
 /// Health of one target of one upstream.

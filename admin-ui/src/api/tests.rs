@@ -82,6 +82,7 @@ impl Harness {
             admin_token: Some(TOKEN.into()),
             version: VERSION,
             started: Instant::now(),
+            registry: prometheus::Registry::new(),
         });
         Self {
             store,

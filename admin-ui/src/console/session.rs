@@ -1,0 +1,204 @@
+//! Console sessions, kept in memory: a random token in an `HttpOnly; SameSite=Strict`
+//! cookie, looked up by its sha256, with an absolute expiry, a per-session CSRF token and a
+//! one-shot flash message. A restart logs everyone out.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use parking_lot::Mutex;
+use rand::distributions::{Alphanumeric, DistString};
+use sha2::{Digest, Sha256};
+
+use super::{ConsoleError, ConsoleState};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "tollgate_session";
+/// How long a session lasts when the caller has no better idea: 8 hours.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+/// The form field every console form carries.
+pub(crate) const CSRF_FIELD: &str = "csrf";
+/// Largest form body accepted (config imports are the big ones); axum's default body
+/// limit for `Form`, so the middleware and the handlers agree.
+pub(crate) const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+/// Random characters of a session token (alphanumeric: ~190 bits).
+const TOKEN_CHARS: usize = 32;
+/// Sessions beyond this drop the expired ones first, then the oldest.
+const CAPACITY: usize = 10_000;
+
+/// A message shown once, on the next page the session renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Flash {
+    Done(String),
+    Failed(String),
+    /// A secret shown this once (a new API key), with a copy button.
+    Secret {
+        text: String,
+        secret: String,
+    },
+}
+
+struct Entry {
+    user: String,
+    csrf: String,
+    expires: Instant,
+    flash: Option<Flash>,
+}
+
+/// The logged-in user of a request, put in its extensions by [`require_session`].
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentSession {
+    pub key: [u8; 32],
+    pub user: String,
+    pub csrf: String,
+}
+
+/// Every live session.
+pub(crate) struct Sessions {
+    ttl: Duration,
+    map: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+impl Sessions {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long a session lasts from login.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Starts a session for `user`; returns the token for the cookie.
+    pub fn create(&self, user: &str) -> String {
+        let token = random_token();
+        let now = Instant::now();
+        let mut map = self.map.lock();
+        if map.len() >= CAPACITY {
+            map.retain(|_, e| e.expires > now);
+            if map.len() >= CAPACITY {
+                if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        map.insert(
+            digest(&token),
+            Entry {
+                user: user.to_owned(),
+                csrf: random_token(),
+                expires: now + self.ttl,
+                flash: None,
+            },
+        );
+        token
+    }
+
+    /// The session of `token`, unless unknown or expired (an expired one is forgotten).
+    pub fn find(&self, token: &str) -> Option<CurrentSession> {
+        let key = digest(token);
+        let mut map = self.map.lock();
+        let entry = map.get(&key)?;
+        if entry.expires <= Instant::now() {
+            map.remove(&key);
+            return None;
+        }
+        Some(CurrentSession {
+            key,
+            user: entry.user.clone(),
+            csrf: entry.csrf.clone(),
+        })
+    }
+
+    /// Ends the session (logout). An unknown one is fine.
+    pub fn remove(&self, key: &[u8; 32]) {
+        self.map.lock().remove(key);
+    }
+
+    /// Leaves `flash` for the session's next page.
+    pub fn set_flash(&self, key: &[u8; 32], flash: Flash) {
+        if let Some(entry) = self.map.lock().get_mut(key) {
+            entry.flash = Some(flash);
+        }
+    }
+
+    /// The flash message, once.
+    pub fn take_flash(&self, key: &[u8; 32]) -> Option<Flash> {
+        self.map.lock().get_mut(key).and_then(|e| e.flash.take())
+    }
+}
+
+/// Middleware of every console page but the login page: without a live session, answers
+/// `303` to `/login`; a `POST` must also carry the session's CSRF token in its form body
+/// (else `403`). Puts the [`CurrentSession`] in the request's extensions.
+pub(crate) async fn require_session(
+    State(state): State<ConsoleState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let session = cookie(req.headers(), SESSION_COOKIE).and_then(|t| state.sessions.find(&t));
+    let Some(session) = session else {
+        return Redirect::to("/login").into_response();
+    };
+    let mut req = req;
+    if req.method() == Method::POST {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(e) => return ConsoleError::BadForm(e.to_string()).into_response(),
+        };
+        let sent = form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v.into_owned());
+        if !sent.is_some_and(|sent| same(&sent, &session.csrf)) {
+            return ConsoleError::Csrf.into_response();
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
+    req.extensions_mut().insert(session);
+    next.run(req).await
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, path `/`; `max_age` 0 deletes it.
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: Duration) -> String {
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        max_age.as_secs()
+    )
+}
+
+pub(crate) fn random_token() -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), TOKEN_CHARS)
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Compares two tokens in time independent of where they differ.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (digest(a), digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}

@@ -1,0 +1,114 @@
+use axum::http::StatusCode;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+use super::{Console, FakeLive};
+use crate::TargetHealth;
+
+/// The proxy's request metrics, as ADMIN_API.md names them.
+pub(super) struct Metrics {
+    pub registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("tollgate_http_requests_total", "requests"),
+            &["route", "method", "status"],
+        )
+        .expect("valid");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("tollgate_http_request_duration_seconds", "latency"),
+            &["route"],
+        )
+        .expect("valid");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("registers");
+        registry
+            .register(Box::new(duration.clone()))
+            .expect("registers");
+        Self {
+            registry,
+            requests,
+            duration,
+        }
+    }
+
+    /// Counts `n` requests of `route` answered with `status` in `seconds`.
+    pub fn serve(&self, route: &str, status: &str, seconds: f64, n: u64) {
+        self.requests
+            .with_label_values(&[route, "GET", status])
+            .inc_by(n);
+        for _ in 0..n {
+            self.duration.with_label_values(&[route]).observe(seconds);
+        }
+    }
+}
+
+#[tokio::test]
+async fn dashboard_shows_live_figures_per_route_and_health() {
+    let metrics = Metrics::new();
+    let live = FakeLive {
+        health: vec![
+            TargetHealth {
+                upstream: "orders".into(),
+                target: "127.0.0.1:9001".into(),
+                healthy: true,
+            },
+            TargetHealth {
+                upstream: "orders".into(),
+                target: "127.0.0.1:9002".into(),
+                healthy: false,
+            },
+        ],
+        reload_error: Some("routes[r1].upstream: unknown upstream".into()),
+        ..FakeLive::default()
+    };
+    let console = Console::with(
+        live,
+        metrics.registry.clone(),
+        std::time::Duration::from_secs(60),
+    );
+    let session = console.login().await;
+    session
+        .post(
+            &console,
+            "/upstreams/new",
+            &[
+                ("id", "orders"),
+                ("targets", "127.0.0.1:9001\n127.0.0.1:9002"),
+            ],
+        )
+        .await;
+    let empty = session.get(&console, "/").await;
+    assert!(empty.body.contains("Collecting data…"));
+
+    console.state.sample_traffic();
+    metrics.serve("orders", "200", 0.004, 90);
+    metrics.serve("orders", "503", 0.2, 10);
+    console.state.sample_traffic();
+    let page = session.get(&console, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let row = &page.body[page.body.find("data-route=\"orders\"").expect("route row")..];
+    let row = &row[..row.find("</tr>").expect("row end")];
+    assert!(row.contains(">100<"), "{row}");
+    assert!(row.contains(">10.0%<"), "{row}");
+    assert!(
+        row.contains("class=\"spark\""),
+        "a per-route sparkline: {row}"
+    );
+    assert!(page.body.contains("<polyline"), "a chart line");
+    assert!(!page.body.contains("Collecting data…"));
+    assert!(page.body.contains("1/2"), "healthy targets");
+    assert!(page.body.contains("dot err"));
+    assert!(page.body.contains("The last config reload failed"));
+    assert!(page.body.contains("routes[r1].upstream: unknown upstream"));
+    let revision = console.store().revision().to_string();
+    assert!(page
+        .body
+        .contains(&format!("<span class=\"value\">{revision}</span>")));
+    assert!(page.body.contains("id=\"live\" data-live=\"1\""));
+}
