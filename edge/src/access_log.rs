@@ -3,7 +3,8 @@
 //! a bounded channel; when the channel is full the line is dropped and counted
 //! (`tollgate_access_log_dropped_total`), so a slow disk never slows the proxy. The writer
 //! flushes every second and on [`AccessLog::flush`]. API keys never appear: only the path
-//! (without query string) is logged, no header.
+//! (without query string) is logged, no header; the consumer a policy identified is logged
+//! by id.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -35,6 +36,8 @@ pub struct Entry<'a> {
     pub target: Option<&'a str>,
     pub request_id: &'a str,
     pub client_ip: Option<IpAddr>,
+    /// The consumer a policy identified (its id; never a key or credential).
+    pub consumer: Option<&'a str>,
 }
 
 /// Handle to the access log; `off` when disabled.
@@ -154,6 +157,8 @@ pub fn format_line(buf: &mut Vec<u8>, e: &Entry<'_>, now: time::OffsetDateTime) 
         }
         None => buf.extend_from_slice(b"null"),
     }
+    buf.extend_from_slice(b",\"consumer\":");
+    opt_str(buf, e.consumer);
     buf.extend_from_slice(b"}\n");
 }
 
@@ -184,6 +189,7 @@ mod tests {
             target: Some("127.0.0.1:9001"),
             request_id: "r-1",
             client_ip: Some("192.0.2.1".parse().expect("ip")),
+            consumer: Some("acme"),
         }
     }
 
@@ -199,6 +205,7 @@ mod tests {
         assert_eq!(v["latency_ms"], 1.5);
         assert_eq!(v["target"], "127.0.0.1:9001");
         assert_eq!(v["client_ip"], "192.0.2.1");
+        assert_eq!(v["consumer"], "acme");
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub struct RunArgs {
     /// Proxy listener (plain HTTP).
     #[arg(long, env = "TOLLGATE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    /// HTTPS proxy listener, used only when certificates exist.
+    /// HTTPS proxy listener. Without the flag: 0.0.0.0:8443 when the store holds
+    /// certificates at start, else none (listeners are bound at start only).
     #[arg(long, env = "TOLLGATE_TLS_LISTEN")]
     pub tls_listen: Option<SocketAddr>,
     /// Admin console and REST API listener.

@@ -7,27 +7,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use http::{HeaderMap, Method};
+use http::Method;
 use pingora_core::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 
 use crate::access_log::{AccessLog, Entry};
+use crate::forwarded;
 use crate::metrics::{Metrics, NO_ROUTE};
 use crate::request_id::{self, RequestIds};
 use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{now_ms, HashOn, InFlight};
-use crate::{forwarded, routing};
 
-/// Largest request header section (request line and headers) accepted; larger is 431.
-/// Pingora's own limit is 1 MiB.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+use crate::framing::{has_body, raw_has_content_length};
+pub use crate::framing::{has_header_line, hostile, MAX_HEADER_BYTES};
 
 /// State shared by the proxy, the reloader and the admin server's live view.
 pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Arc<Metrics>,
+    /// Rate-limit and quota state, for the life of the process (every snapshot is compiled
+    /// against it).
+    pub counters: Arc<policies::Counters>,
+    /// Which store revision the reloader has dealt with (see `reload.rs`).
+    pub freshness: crate::reload::Freshness,
     reload_error: ArcSwapOption<String>,
     /// Set once the proxy listener accepts connections.
     pub ready: AtomicBool,
@@ -35,13 +39,19 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(snapshot: Snapshot, metrics: Arc<Metrics>) -> Arc<Shared> {
+    pub fn new(
+        snapshot: Snapshot,
+        metrics: Arc<Metrics>,
+        counters: Arc<policies::Counters>,
+    ) -> Arc<Shared> {
         metrics
             .config_revision
             .set(i64::try_from(snapshot.revision).unwrap_or(i64::MAX));
         Arc::new(Shared {
+            freshness: crate::reload::Freshness::new(snapshot.revision),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
+            counters,
             reload_error: ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
             drain: Arc::default(),
@@ -82,8 +92,12 @@ pub struct RequestCtx {
     pub upstream_started: Option<Instant>,
     /// Status the client got (0 until a response is written).
     pub status: u16,
-    // The route's policy chain state (consumer, rate-limit headers, …) belongs here once
-    // policies are wired; see `Gateway::request_filter`.
+    /// What the route's policy chain learned (consumer, rate-limit figures, CORS origin).
+    pub policy_state: policies::RequestState,
+    /// The route's `request_size` limit, counted against streamed bodies.
+    pub body_limit: Option<u64>,
+    /// Request body bytes seen so far (counted only when `body_limit` is set).
+    pub body_bytes: u64,
 }
 
 impl RequestCtx {
@@ -100,10 +114,13 @@ impl RequestCtx {
             in_flight: None,
             upstream_started: None,
             status: 0,
+            policy_state: policies::RequestState::default(),
+            body_limit: None,
+            body_bytes: 0,
         }
     }
 
-    fn compiled_route(&self) -> Option<&CompiledRoute> {
+    pub(crate) fn compiled_route(&self) -> Option<&CompiledRoute> {
         self.snapshot.as_ref()?.routes.get(self.route?)
     }
 }
@@ -141,7 +158,8 @@ impl Gateway {
         ctx.snapshot = Some(snapshot);
     }
 
-    /// Answers refusals and unmatched requests. `Ok(true)`: the response is written.
+    /// Answers refusals, unmatched requests and what the route's policy chain refuses (or
+    /// answers itself, as a CORS preflight). `Ok(true)`: the response is written.
     pub async fn request_filter(
         &self,
         session: &mut Session,
@@ -150,7 +168,7 @@ impl Gateway {
         let refusal = match ctx.refusal.take() {
             Some(r) => Some(r),
             None if ctx.route.is_none() => Some(Rejection::no_route()),
-            None => None,
+            None => self.run_policies(session, ctx),
         };
         if let Some(r) = refusal {
             // The body of a refused request is not read, so its connection is not reused.
@@ -161,8 +179,6 @@ impl Gateway {
             ctx.status = r.status.as_u16();
             return Ok(true);
         }
-        // The route's policy chain (`policies::Chain::on_request`) runs here once wired; a
-        // `Respond(rejection)` verdict is sent with `Rejection::send` like the above.
         Ok(false)
     }
 
@@ -229,6 +245,7 @@ impl Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         let retry = is_idempotent(&session.req_header().method)
+            && ctx.refusal.is_none()
             && session.response_written().is_none()
             && !session.as_ref().retry_buffer_truncated()
             && ctx.retries_left > 0
@@ -243,7 +260,8 @@ impl Gateway {
         e
     }
 
-    /// Forwarding headers, request id and path rewrite on the request to the upstream.
+    /// Forwarding headers, request id, path (strip_prefix, then `rewrite` policies) and the
+    /// `headers` policies' edits on the request to the upstream.
     pub fn upstream_request_filter(
         &self,
         session: &Session,
@@ -258,18 +276,11 @@ impl Gateway {
             request_id: &ctx.request_id,
         };
         forwarded::apply(req, &origin)?;
-        if let Some(prefix) = ctx.compiled_route().and_then(|r| r.strip_prefix.as_deref()) {
-            let path = req.uri.path().to_owned();
-            let stripped = routing::strip_prefix(&path, prefix);
-            if stripped != path.as_str() {
-                forwarded::set_path(req, &stripped)?;
-            }
-        }
-        // The policy chain's request transforms (headers, rewrite) run here once wired.
-        Ok(())
+        self.transform_upstream_request(req, ctx)
     }
 
-    /// Adds `x-request-id` to the response; while draining, closes the connection after it.
+    /// Adds `x-request-id` and the policy chain's response headers (`RateLimit-*`, CORS,
+    /// `headers` edits); while draining, closes the connection after it.
     pub fn response_filter(
         &self,
         session: &mut Session,
@@ -281,12 +292,13 @@ impl Gateway {
             session.set_keepalive(None);
         }
         ctx.status = resp.status.as_u16();
-        // The policy chain's `on_response` (response transforms, rate-limit headers) runs here.
+        self.decorate_response(resp, ctx);
         Ok(())
     }
 
-    /// Renders a proxy failure as JSON when nothing was sent yet. Returns the status sent
-    /// (0 when the client is gone or a response had already started).
+    /// Renders a proxy failure as JSON when nothing was sent yet (a refusal left in
+    /// `ctx.refusal` by a body filter wins over the error). Returns the status sent (0 when
+    /// the client is gone or a response had already started).
     pub async fn fail_to_proxy(
         &self,
         session: &mut Session,
@@ -296,9 +308,12 @@ impl Gateway {
         if let Some(resp) = session.response_written() {
             return resp.status.as_u16();
         }
-        let Some(r) = Rejection::from_error(e) else {
+        let Some(r) = ctx.refusal.take().or_else(|| Rejection::from_error(e)) else {
             return 0;
         };
+        // The connection is not reused after a failure (`proxy.rs`): say so in the answer,
+        // so that a client does not send its next request on it.
+        session.set_keepalive(None);
         if r.send(session, &ctx.request_id).await.is_err() {
             return 0;
         }
@@ -341,6 +356,7 @@ impl Gateway {
             target,
             request_id: &ctx.request_id,
             client_ip: ctx.client_ip,
+            consumer: ctx.policy_state.consumer_id(),
         });
     }
 }
@@ -351,72 +367,6 @@ pub fn is_idempotent(m: &Method) -> bool {
         *m,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
     )
-}
-
-/// Whether the request announces a body.
-fn has_body(req: &RequestHeader) -> bool {
-    req.headers.contains_key(http::header::TRANSFER_ENCODING)
-        || req
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
-}
-
-/// Pingora drops `Content-Length` when `Transfer-Encoding` is present (and closes the
-/// connection afterwards); the raw header shows whether the client sent both.
-fn raw_has_content_length(session: &Session) -> bool {
-    match session.as_downstream() {
-        pingora_core::protocols::http::ServerSession::H1(s) => {
-            has_header_line(&s.get_headers_raw_bytes(), b"content-length")
-        }
-        _ => false,
-    }
-}
-
-/// Whether a raw HTTP/1 header section has a line for header `name` (lower-case).
-pub fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
-    raw.split(|b| *b == b'\n').skip(1).any(|line| {
-        line.len() > name.len()
-            && line[..name.len()].eq_ignore_ascii_case(name)
-            && line[name.len()..]
-                .iter()
-                .find(|b| **b != b' ' && **b != b'\t')
-                == Some(&b':')
-    })
-}
-
-/// What Pingora lets through but a gateway must refuse: both `Content-Length` and
-/// `Transfer-Encoding` (`smuggled_length`: the raw header had a `Content-Length` that
-/// Pingora removed), a transfer coding other than `chunked`, several `Host` headers, a
-/// header section over [`MAX_HEADER_BYTES`].
-pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> {
-    let h: &HeaderMap = &req.headers;
-    let mut size = req.uri.to_string().len() + req.method.as_str().len() + 12;
-    for (name, value) in h.iter() {
-        size += name.as_str().len() + value.len() + 4;
-    }
-    if size > MAX_HEADER_BYTES {
-        return Some(Rejection::header_too_large());
-    }
-    let te: Vec<_> = h.get_all(http::header::TRANSFER_ENCODING).iter().collect();
-    if !te.is_empty() {
-        if smuggled_length || h.contains_key(http::header::CONTENT_LENGTH) {
-            return Some(Rejection::bad_request(
-                "both content-length and transfer-encoding",
-            ));
-        }
-        let only_chunked = te.len() == 1
-            && te[0]
-                .to_str()
-                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
-        if !only_chunked {
-            return Some(Rejection::bad_request("unsupported transfer-encoding"));
-        }
-    }
-    if h.get_all(http::header::HOST).iter().count() > 1 {
-        return Some(Rejection::bad_request("more than one host header"));
-    }
-    None
 }
 
 /// `host:port` -> `host` (`[v6]:port` -> `[v6]`).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use admin_ui::{LiveView, TargetHealth, UsageReport};
+use policies::{Clock, QuotaPeriod, QuotaSpec, SystemClock, Usage};
 
 use crate::gateway::Shared;
 use crate::upstream::now_ms;
@@ -41,13 +42,40 @@ impl LiveView for Live {
             .collect()
     }
 
-    fn usage(&self, _consumer: &str) -> Option<UsageReport> {
-        // Quota accounting lives in the policy chain, which is not wired into edge yet.
-        None
+    fn usage(&self, consumer: &str) -> Option<UsageReport> {
+        let snapshot = self.shared.snapshot.load();
+        let plan = snapshot.directory.consumer(consumer)?.plan()?;
+        let quota = snapshot.plan_quotas.get(plan)?;
+        Some(usage_report(
+            self.shared
+                .counters
+                .quotas
+                .usage(consumer, quota, SystemClock.now()),
+            quota,
+        ))
     }
 
     fn last_reload_error(&self) -> Option<String> {
         self.shared.reload_error()
+    }
+
+    fn applied(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.shared.freshness.subscribe())
+    }
+}
+
+/// The admin API's form of a consumer's quota usage.
+pub fn usage_report(usage: Usage, quota: &QuotaSpec) -> UsageReport {
+    UsageReport {
+        period: match quota.per {
+            QuotaPeriod::Day => "day",
+            QuotaPeriod::Month => "month",
+        }
+        .to_owned(),
+        used: usage.used,
+        limit: Some(usage.limit),
+        remaining: Some(usage.remaining),
+        resets_at: usage.resets_at,
     }
 }
 

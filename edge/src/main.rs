@@ -23,7 +23,8 @@ use edge::live::{self, Live};
 use edge::metrics::Metrics;
 use edge::request_id::RequestIds;
 use edge::snapshot::Snapshot;
-use edge::{metrics, reload};
+use edge::usage::UsageBook;
+use edge::{metrics, reload, tls};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -165,18 +166,28 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // Subscribe before compiling, so a change made in between is not missed.
     let changes = store.subscribe();
+    let cert_changes = store.subscribe();
+    let (certs, cert_errors) = tls::Certs::new(store.clone());
+    for e in cert_errors {
+        eprintln!("tollgate: TLS: not serving {e}");
+    }
+    let tls_listen = tls::listen_addr(args.tls_listen, !store.config().certificates.is_empty());
+    let counters = Arc::new(policies::Counters::new());
+    let usage = UsageBook::new(store.clone(), counters.clone());
+    usage.restore().context("loading quota usage")?;
     let first = Snapshot::compile(
         &store.config(),
         store.revision(),
         None,
         &metrics,
+        &counters,
         Some(rt.handle()),
     );
     let (snapshot, first_error) = match first {
         Ok(s) => (s, None),
         Err(e) => (Snapshot::empty(&metrics), Some(e.to_string())),
     };
-    let shared = Shared::new(snapshot, metrics.clone());
+    let shared = Shared::new(snapshot, metrics.clone(), counters);
     if let Some(e) = first_error {
         eprintln!("tollgate: the stored config does not compile, serving no routes: {e}");
         metrics.reload_errors.inc();
@@ -186,6 +197,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let access_log = AccessLog::start(&args.access_log, metrics.access_log_dropped.clone())
         .with_context(|| format!("opening the access log {}", args.access_log))?;
 
+    // The console starts its metrics sampler on the admin runtime.
+    let admin_enter = rt.enter();
     let admin = admin_ui::router(admin_ui::AdminConfig {
         store: store.clone(),
         live: Arc::new(Live {
@@ -196,7 +209,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .filter(|t| !t.is_empty()),
         version: env!("CARGO_PKG_VERSION"),
         started,
+        registry: shared.metrics.registry.clone(),
     });
+    drop(admin_enter);
     let admin_listener = rt
         .block_on(tokio::net::TcpListener::bind(args.admin_listen))
         .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
@@ -215,6 +230,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     });
     rt.spawn(reload::run(store.clone(), changes, shared.clone()));
+    rt.spawn(usage.clone().run());
     let ready_shared = shared.clone();
     let (listen, admin_addr, metrics_addr) = (args.listen, args.admin_listen, args.metrics_listen);
     rt.spawn(async move {
@@ -241,6 +257,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         HeaderDeadline::new(proxy, args.header_timeout(), shared.drain.clone()),
     );
     service.add_tcp(&args.listen.to_string());
+    if let Some(addr) = tls_listen {
+        let settings = tls::settings(certs.clone()).context("setting up the HTTPS listener")?;
+        service.add_tls_with_settings(&addr.to_string(), None, settings);
+        eprintln!("tollgate: HTTPS listener on {addr}");
+    }
+    rt.spawn(tls::follow(cert_changes, certs, tls_listen.is_some()));
     server.add_service(service);
     server.run(PingoraRunArgs {
         shutdown_signal: Box::new(Signals {
@@ -250,6 +272,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
 
     access_log.flush(Duration::from_secs(2));
+    if let Err(e) = usage.flush() {
+        eprintln!("tollgate: saving quota usage: {e}");
+    }
     if let Err(e) = store.flush() {
         eprintln!("tollgate: flushing the store: {e}");
     }

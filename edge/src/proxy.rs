@@ -1,6 +1,7 @@
 //! `impl ProxyHttp for Gateway`: each phase delegates to `gateway.rs`.
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -29,6 +30,16 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         Gateway::request_filter(self, session, ctx).await
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        Gateway::request_body_filter(self, body.as_ref(), ctx)
     }
 
     async fn upstream_peer(

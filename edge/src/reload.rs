@@ -1,12 +1,48 @@
 //! Config reload: on every store revision, compile a new snapshot and swap it in. A failed
 //! compile keeps the last good snapshot, counts `tollgate_config_reload_errors_total` and
 //! keeps the error for the console until the next successful reload.
+//!
+//! [`Freshness`] publishes the revision the reloader has dealt with, so the admin server
+//! can answer a write only once the proxy serves it (the contract: a 2xx applies from the
+//! next request). The waiting happens on the admin path, never on the request path.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use crate::gateway::Shared;
 use crate::snapshot::Snapshot;
+
+/// The store revision the reloader has dealt with (compiled and swapped in, or refused).
+pub struct Freshness {
+    applied: watch::Sender<u64>,
+}
+
+impl Freshness {
+    /// Starts at `revision`, the one the first snapshot was compiled from.
+    pub fn new(revision: u64) -> Freshness {
+        Freshness {
+            applied: watch::Sender::new(revision),
+        }
+    }
+
+    /// Records that the reloader dealt with `revision` (and so with every older one).
+    pub fn mark(&self, revision: u64) {
+        self.applied.send_if_modified(|current| {
+            let newer = revision > *current;
+            if newer {
+                *current = revision;
+            }
+            newer
+        });
+    }
+
+    /// Follows the revision dealt with (for the admin server's `LiveView::applied`).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+}
 
 /// Follows `changes` (from `store.subscribe()`, taken before the first snapshot was
 /// compiled so no change is missed) until the store's notifier closes. Runs on a tokio
@@ -20,6 +56,7 @@ pub async fn run(
         if changes.changed().await.is_err() {
             return;
         }
+        let seen = *changes.borrow_and_update();
         let store = store.clone();
         let shared2 = shared.clone();
         let rt = tokio::runtime::Handle::current();
@@ -31,16 +68,17 @@ pub async fn run(
             shared.metrics.reload_errors.inc();
             shared.set_reload_error(Some("reload panicked".to_owned()));
         }
+        shared.freshness.mark(seen);
     }
 }
 
 /// Compiles the store's current config against the live snapshot and swaps it in.
 /// Returns whether the new snapshot is live.
 pub fn reload_once(store: &storage::Store, shared: &Shared, rt: &tokio::runtime::Handle) -> bool {
-    let config = store.config();
-    let revision = store.revision();
+    let (revision, config) = store.current();
     let previous = shared.snapshot.load_full();
     if previous.revision == revision && revision != 0 {
+        shared.freshness.mark(revision);
         return true;
     }
     match Snapshot::compile(
@@ -48,6 +86,7 @@ pub fn reload_once(store: &storage::Store, shared: &Shared, rt: &tokio::runtime:
         revision,
         Some(&previous),
         &shared.metrics,
+        &shared.counters,
         Some(rt),
     ) {
         Ok(next) => {
@@ -59,11 +98,13 @@ pub fn reload_once(store: &storage::Store, shared: &Shared, rt: &tokio::runtime:
                 .set(i64::try_from(revision).unwrap_or(i64::MAX));
             shared.set_reload_error(None);
             forget_removed_targets(shared, &previous, &next);
+            shared.freshness.mark(revision);
             true
         }
         Err(e) => {
             shared.metrics.reload_errors.inc();
             shared.set_reload_error(Some(format!("revision {revision}: {e}")));
+            shared.freshness.mark(revision);
             false
         }
     }

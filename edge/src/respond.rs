@@ -1,10 +1,11 @@
-//! The one place that turns a refusal or a proxy failure into an HTTP response. Every error
-//! body is JSON `{"error": "...", "request_id": "..."}` and carries `x-request-id`.
+//! The one place that turns a refusal, a policy's answer or a proxy failure into an HTTP
+//! response. Every error body is JSON `{"error": "...", "request_id": "..."}` and carries
+//! `x-request-id`; an answer below 400 (an allowed CORS preflight's 204) has no body.
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{HeaderName, HeaderValue, StatusCode};
 use pingora_core::{Error, ErrorSource, ErrorType};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
@@ -18,6 +19,8 @@ pub struct Rejection {
     pub message: Cow<'static, str>,
     /// Seconds, sent as `Retry-After`.
     pub retry_after: Option<u64>,
+    /// Further headers, sent as they are (a policy's `Retry-After`, `RateLimit-*`, CORS).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Rejection {
@@ -26,7 +29,23 @@ impl Rejection {
             status,
             message: message.into(),
             retry_after: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// A policy's answer (its message and headers; no credential is ever in them).
+    pub fn from_policy(r: policies::Rejection) -> Rejection {
+        Rejection {
+            status: r.status,
+            message: r.message,
+            retry_after: None,
+            headers: r.headers,
+        }
+    }
+
+    /// Whether the response has a JSON error body (status >= 400).
+    pub fn has_body(&self) -> bool {
+        self.status.as_u16() >= 400
     }
     /// 404: no route matches the request.
     pub fn no_route() -> Rejection {
@@ -105,20 +124,29 @@ impl Rejection {
         Bytes::from(body.to_string())
     }
 
-    /// The response header for a body of `len` bytes.
+    /// The response header for a body of `len` bytes (no body headers below 400).
     pub fn header(&self, request_id: &str, len: usize) -> pingora_core::Result<ResponseHeader> {
-        let mut h = ResponseHeader::build(self.status, Some(4))?;
-        h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        h.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+        let mut h = ResponseHeader::build(self.status, Some(4 + self.headers.len()))?;
+        if self.has_body() {
+            h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+            h.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+        }
         h.insert_header(request_id::HEADER, request_id)?;
         if let Some(secs) = self.retry_after {
             h.insert_header(http::header::RETRY_AFTER, secs.to_string())?;
+        }
+        for (name, value) in &self.headers {
+            h.append_header(name, value.clone())?;
         }
         Ok(h)
     }
 
     /// Writes this rejection as the whole response. `Err` means the client is gone.
     pub async fn send(&self, session: &mut Session, request_id: &str) -> pingora_core::Result<()> {
+        if !self.has_body() {
+            let header = self.header(request_id, 0)?;
+            return session.write_response_header(Box::new(header), true).await;
+        }
         let body = self.body(request_id);
         let header = self.header(request_id, body.len())?;
         session
@@ -181,6 +209,45 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(v["error"], "no route matches the request");
         assert_eq!(v["request_id"], "r-1");
+    }
+
+    #[test]
+    fn policy_answers_keep_their_headers_and_preflights_have_no_body_headers() {
+        let status = policies::RateLimitStatus {
+            limit: 5,
+            remaining: 0,
+            reset_secs: 3,
+        };
+        let r = Rejection::from_policy(policies::Rejection::too_many_requests("quota", status, 3));
+        let h = r.header("r-3", 10).expect("header");
+        assert_eq!(h.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            h.headers.get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"3"[..])
+        );
+        assert_eq!(
+            h.headers.get("ratelimit-limit").map(|v| v.as_bytes()),
+            Some(&b"5"[..])
+        );
+        assert!(h.headers.contains_key("content-length"));
+
+        let mut preflight = policies::Rejection::new(StatusCode::NO_CONTENT, "cors", "");
+        preflight.headers.push((
+            http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("https://app.example"),
+        ));
+        let r = Rejection::from_policy(preflight);
+        assert!(!r.has_body());
+        let h = r.header("r-4", 0).expect("header");
+        assert_eq!(h.status, StatusCode::NO_CONTENT);
+        assert!(!h.headers.contains_key("content-length"));
+        assert!(!h.headers.contains_key("content-type"));
+        assert_eq!(
+            h.headers
+                .get("access-control-allow-origin")
+                .map(|v| v.as_bytes()),
+            Some(&b"https://app.example"[..])
+        );
     }
 
     #[test]

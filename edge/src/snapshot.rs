@@ -1,14 +1,18 @@
 //! The immutable view of the config that requests use: the router, each enabled route
-//! compiled (pool, strip_prefix, metric handles), the pools by upstream id, and the
+//! compiled (pool, strip_prefix, policy chain, metric handles), the pools by upstream id,
+//! the identity directory (keys, consumers, plans, credentials, JWT issuers) and the
 //! revision. Built whole from a `Config`; swapped whole by the reloader; a request loads it
-//! once.
+//! once. Rate-limit and quota state is not in it: it lives in the process-wide
+//! [`Counters`] every snapshot is compiled against, so it survives reloads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use policies::{Counters, Directory, Problem, QuotaSpec};
 use storage::Config;
 
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::policy::RoutePolicies;
 use crate::routing::Router;
 use crate::upstream::{Pool, UpstreamError};
 
@@ -18,6 +22,27 @@ pub enum SnapshotError {
     Upstream(#[from] UpstreamError),
     #[error("routes[{route}].upstream: unknown upstream {upstream}")]
     UnknownUpstream { route: String, upstream: String },
+    /// Problems of a route's policies, each as `routes[id].policies[i].field: message`.
+    #[error("{}", problems_text(&format!("routes[{route}]"), problems))]
+    Policies {
+        route: String,
+        problems: Vec<Problem>,
+    },
+    /// Problems of consumers, plans, keys, credentials or JWT issuers.
+    #[error("{}", problems_text("", problems))]
+    Directory { problems: Vec<Problem> },
+}
+
+fn problems_text(under: &str, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| match (under.is_empty(), p.path.is_empty()) {
+            (true, _) => format!("{}: {}", p.path, p.message),
+            (false, true) => format!("{under}: {}", p.message),
+            (false, false) => format!("{under}.{}: {}", p.path, p.message),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One enabled route, ready to serve.
@@ -26,8 +51,8 @@ pub struct CompiledRoute {
     pub pool: Arc<Pool>,
     pub strip_prefix: Option<String>,
     pub metrics: RouteMetrics,
-    // The route's compiled `policies::Chain` belongs here once policies are wired: it is
-    // compiled with the route and run by `Gateway::request_filter` / `response_filter`.
+    /// `None` when the route has no policies: its requests skip the chain entirely.
+    pub policies: Option<Box<RoutePolicies>>,
 }
 
 /// Everything a request needs, immutable.
@@ -39,21 +64,37 @@ pub struct Snapshot {
     pub pools: HashMap<String, Arc<Pool>>,
     /// Metric handles of requests that match no route.
     pub no_route: Arc<RouteMetrics>,
+    /// Who callers are: API key hashes, consumers with their compiled plans, credentials,
+    /// JWT issuers.
+    pub directory: Directory,
+    /// The quota of each plan that has one, by plan id (for usage reports).
+    pub plan_quotas: HashMap<String, QuotaSpec>,
 }
 
 impl Snapshot {
     /// Compiles `config`. Pools whose spec equals the one in `previous` are carried over
     /// (the same `Arc`: health state, in-flight counts and check task survive). New pools
-    /// start their health checks on `runtime` when given. `Err` names the first problem;
-    /// nothing is started for a snapshot that fails (new pools are dropped, which stops
-    /// their checks).
+    /// start their health checks on `runtime` when given. Policies, plans and the
+    /// directory compile against `counters` (limits and quotas carry over). `Err` names the
+    /// first problem; nothing is started for a snapshot that fails (new pools are dropped,
+    /// which stops their checks).
     pub fn compile(
         config: &Config,
         revision: u64,
         previous: Option<&Snapshot>,
         metrics: &Metrics,
+        counters: &Counters,
         runtime: Option<&tokio::runtime::Handle>,
     ) -> Result<Snapshot, SnapshotError> {
+        let directory = Directory::compile(
+            &config.consumers,
+            &config.plans,
+            &config.keys,
+            &config.credentials,
+            &config.jwt_issuers,
+            counters,
+        )
+        .map_err(|problems| SnapshotError::Directory { problems })?;
         let mut pools = HashMap::with_capacity(config.upstreams.len());
         for spec in &config.upstreams {
             let carried = previous
@@ -82,8 +123,15 @@ impl Snapshot {
                         route: r.id.clone(),
                         upstream: r.upstream.clone(),
                     })?;
+            let policies =
+                RoutePolicies::compile(&r.id, &r.policies, counters, &metrics.policy_rejections)
+                    .map_err(|problems| SnapshotError::Policies {
+                        route: r.id.clone(),
+                        problems,
+                    })?;
             routes.push(CompiledRoute {
                 id: r.id.clone(),
+                policies,
                 metrics: metrics.route(&r.id, &r.upstream),
                 pool,
                 strip_prefix: r.strip_prefix.clone().filter(|p| !p.is_empty() && p != "/"),
@@ -95,6 +143,12 @@ impl Snapshot {
             routes,
             pools,
             no_route: metrics.no_route(),
+            directory,
+            plan_quotas: config
+                .plans
+                .iter()
+                .filter_map(|p| Some((p.id.clone(), p.quota.clone()?)))
+                .collect(),
         })
     }
 
@@ -106,6 +160,8 @@ impl Snapshot {
             routes: Vec::new(),
             pools: HashMap::new(),
             no_route: metrics.no_route(),
+            directory: Directory::empty(),
+            plan_quotas: HashMap::new(),
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use policies::{KeyAuthSpec, PolicySpec, RequestSizeSpec};
 use storage::{Balancing, RouteSpec, TargetSpec, UpstreamSpec};
 
 fn upstream(id: &str, addr: &str) -> UpstreamSpec {
@@ -49,12 +50,12 @@ fn carries_over_pools_whose_spec_is_unchanged() {
         vec![upstream("a", "127.0.0.1:1"), upstream("b", "127.0.0.1:2")],
         vec![route("ra", "a")],
     );
-    let s1 = Snapshot::compile(&c1, 1, None, &m, None).expect("s1");
+    let s1 = Snapshot::compile(&c1, 1, None, &m, &Counters::new(), None).expect("s1");
     let c2 = config(
         vec![upstream("a", "127.0.0.1:1"), upstream("b", "127.0.0.1:3")],
         vec![route("ra", "a"), route("rb", "b")],
     );
-    let s2 = Snapshot::compile(&c2, 2, Some(&s1), &m, None).expect("s2");
+    let s2 = Snapshot::compile(&c2, 2, Some(&s1), &m, &Counters::new(), None).expect("s2");
     assert!(Arc::ptr_eq(&s1.pools["a"], &s2.pools["a"]));
     assert!(!Arc::ptr_eq(&s1.pools["b"], &s2.pools["b"]));
     assert_eq!(s2.routes.len(), 2);
@@ -70,7 +71,7 @@ fn skips_disabled_routes_and_keeps_router_indexes_aligned() {
         vec![upstream("a", "127.0.0.1:1")],
         vec![off, route("on", "a")],
     );
-    let s = Snapshot::compile(&c, 1, None, &m, None).expect("snapshot");
+    let s = Snapshot::compile(&c, 1, None, &m, &Counters::new(), None).expect("snapshot");
     assert_eq!(s.routes.len(), 1);
     let hit = s
         .router
@@ -87,6 +88,61 @@ fn skips_disabled_routes_and_keeps_router_indexes_aligned() {
 fn fails_on_a_route_to_an_unknown_upstream() {
     let m = Metrics::new().expect("metrics");
     let c = config(vec![], vec![route("r", "nope")]);
-    let e = Snapshot::compile(&c, 1, None, &m, None);
+    let e = Snapshot::compile(&c, 1, None, &m, &Counters::new(), None);
     assert!(matches!(e, Err(SnapshotError::UnknownUpstream { .. })));
+}
+
+#[test]
+fn compiles_a_chain_only_for_routes_with_policies() {
+    let m = Metrics::new().expect("metrics");
+    let mut guarded = route("guarded", "a");
+    guarded.policies = vec![
+        PolicySpec::KeyAuth(KeyAuthSpec::default()),
+        PolicySpec::RequestSize(RequestSizeSpec { max_bytes: 10 }),
+    ];
+    let c = config(
+        vec![upstream("a", "127.0.0.1:1")],
+        vec![route("open", "a"), guarded],
+    );
+    let s = Snapshot::compile(&c, 1, None, &m, &Counters::new(), None).expect("snapshot");
+    assert!(s.routes[0].policies.is_none());
+    let p = s.routes[1].policies.as_deref().expect("a chain");
+    assert_eq!(p.chain.policies().len(), 2);
+    assert_eq!(p.max_body, Some(10));
+}
+
+#[test]
+fn names_the_route_and_policy_of_a_bad_spec() {
+    let m = Metrics::new().expect("metrics");
+    let mut bad = route("bad", "a");
+    bad.policies = vec![PolicySpec::RequestSize(RequestSizeSpec { max_bytes: 0 })];
+    let c = config(vec![upstream("a", "127.0.0.1:1")], vec![bad]);
+    let e = Snapshot::compile(&c, 1, None, &m, &Counters::new(), None)
+        .err()
+        .expect("refused");
+    assert_eq!(
+        e.to_string(),
+        "routes[bad].policies[0].max_bytes: must be > 0"
+    );
+}
+
+#[test]
+fn fails_on_a_key_of_an_unknown_consumer() {
+    let m = Metrics::new().expect("metrics");
+    let mut c = config(vec![], vec![]);
+    c.keys = vec![policies::KeyRecord {
+        id: "k1".into(),
+        consumer: "ghost".into(),
+        hash: "00".repeat(32),
+        prefix: "tg_0000".into(),
+        label: None,
+        created: 0,
+        expires: None,
+        revoked: false,
+    }];
+    let e = Snapshot::compile(&c, 1, None, &m, &Counters::new(), None)
+        .err()
+        .expect("refused");
+    assert!(matches!(e, SnapshotError::Directory { .. }));
+    assert!(e.to_string().contains("keys[k1].consumer"), "{e}");
 }

@@ -1,0 +1,279 @@
+//! The glue between the proxy and the `policies` crate: a route's compiled chain with its
+//! pre-resolved rejection counters ([`RoutePolicies`]), the borrowed [`RequestView`] built
+//! from a Pingora request header, [`HeaderSink`]s over Pingora's request and response
+//! headers, and the policy steps of the request phases (called from `gateway.rs`).
+//!
+//! A route without policies has no [`RoutePolicies`] (`None` in its `CompiledRoute`), so its
+//! requests skip every step here after one `Option` check.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use pingora_core::{Error, ErrorType};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::Session;
+use policies::{Chain, Clock, Counters, HeaderSink, Policy, PolicySpec, Problem, RequestView};
+use prometheus::{IntCounter, IntCounterVec};
+
+use crate::gateway::{Gateway, RequestCtx};
+use crate::respond::Rejection;
+use crate::{forwarded, routing};
+
+/// A route's policy chain, compiled with the route.
+pub struct RoutePolicies {
+    pub chain: Chain,
+    /// The smallest `request_size` limit: bodies without a `Content-Length` are counted
+    /// against it as they stream (413 once over).
+    pub max_body: Option<u64>,
+    rejections: RejectionCounters,
+}
+
+impl RoutePolicies {
+    /// Compiles `route`'s policies against the process-wide `counters`. `Ok(None)`: the route
+    /// has no policies (its requests skip the chain). `Err` lists every problem, with paths
+    /// like `policies[1].burst`.
+    pub fn compile(
+        route: &str,
+        specs: &[PolicySpec],
+        counters: &Counters,
+        rejections: &IntCounterVec,
+    ) -> Result<Option<Box<RoutePolicies>>, Vec<Problem>> {
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        let chain = Chain::compile(route, specs, counters)?;
+        Ok(Some(Box::new(RoutePolicies {
+            max_body: chain.max_body_bytes(),
+            rejections: RejectionCounters::new(route, &chain, rejections),
+            chain,
+        })))
+    }
+
+    /// Counts one answer of `policy` with `status` (only refusals, status >= 400).
+    pub fn count_rejection(&self, policy: &str, status: StatusCode) {
+        if status.as_u16() >= 400 {
+            self.rejections.counter(policy, status.as_u16()).inc();
+        }
+    }
+}
+
+/// `tollgate_policy_rejections_total{route, policy, status}` handles of one route, one slot
+/// per (policy, status) its chain can answer with, resolved on first use: the hot path does
+/// no label hashing. The label set is bounded by the config.
+struct RejectionCounters {
+    route: String,
+    vec: IntCounterVec,
+    slots: Vec<(&'static str, u16, OnceLock<IntCounter>)>,
+}
+
+impl RejectionCounters {
+    fn new(route: &str, chain: &Chain, vec: &IntCounterVec) -> RejectionCounters {
+        let mut pairs: Vec<(&'static str, u16)> = Vec::new();
+        let mut auth = false;
+        for p in chain.policies() {
+            let status = match p {
+                Policy::KeyAuth(_) | Policy::Jwt(_) | Policy::BasicAuth(_) => {
+                    auth = true;
+                    401
+                }
+                Policy::Acl(_) | Policy::IpFilter(_) | Policy::Cors(_) => 403,
+                Policy::RateLimit(_) => 429,
+                Policy::RequestSize(_) => 413,
+                Policy::Headers(_) | Policy::Rewrite(_) => continue,
+            };
+            pairs.push((p.kind(), status));
+        }
+        if auth {
+            // An identified consumer's plan: its rate limit and its quota.
+            pairs.extend([("rate_limit", 429), ("quota", 429)]);
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        RejectionCounters {
+            route: route.to_owned(),
+            vec: vec.clone(),
+            slots: pairs
+                .into_iter()
+                .map(|(policy, status)| (policy, status, OnceLock::new()))
+                .collect(),
+        }
+    }
+
+    fn counter(&self, policy: &str, status: u16) -> IntCounter {
+        let resolve = || {
+            let status = status.to_string();
+            self.vec
+                .with_label_values(&[self.route.as_str(), policy, status.as_str()])
+        };
+        match self
+            .slots
+            .iter()
+            .find(|(p, s, _)| *p == policy && *s == status)
+        {
+            Some((_, _, slot)) => slot.get_or_init(resolve).clone(),
+            None => resolve(),
+        }
+    }
+}
+
+/// The request as the chain sees it; borrows everything, copies nothing. `peer` is the
+/// downstream TCP peer (`None`, e.g. on a Unix socket, reads as `0.0.0.0`): it is both the
+/// client address (rate limits by `ip`) and the peer `ip_filter` starts from.
+pub fn view(req: &RequestHeader, peer: Option<IpAddr>) -> RequestView<'_> {
+    let ip = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    RequestView {
+        method: &req.method,
+        path: req.uri.path(),
+        query: req.uri.query(),
+        headers: &req.headers,
+        client_ip: ip,
+        peer_ip: ip,
+    }
+}
+
+/// Header edits on the request to the upstream (keeps Pingora's header case map in step).
+pub struct RequestSink<'a>(pub &'a mut RequestHeader);
+
+/// Header edits on the response to the client.
+pub struct ResponseSink<'a>(pub &'a mut ResponseHeader);
+
+// Pingora's insert/append fail only on a value that does not convert to a `HeaderValue`;
+// these already are, so the results carry nothing to handle.
+impl HeaderSink for RequestSink<'_> {
+    fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
+        let _ = self.0.insert_header(name, value);
+    }
+
+    fn append_header(&mut self, name: HeaderName, value: HeaderValue) {
+        let _ = self.0.append_header(name, value);
+    }
+
+    fn remove_header(&mut self, name: &HeaderName) {
+        self.0.remove_header(name);
+    }
+}
+
+impl HeaderSink for ResponseSink<'_> {
+    fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
+        let _ = self.0.insert_header(name, value);
+    }
+
+    fn append_header(&mut self, name: HeaderName, value: HeaderValue) {
+        let _ = self.0.append_header(name, value);
+    }
+
+    fn remove_header(&mut self, name: &HeaderName) {
+        self.0.remove_header(name);
+    }
+}
+
+/// Whether `seen` bytes of body plus a `chunk` of `len` bytes go over `max`; adds `len`.
+pub fn body_over_limit(seen: &mut u64, len: usize, max: u64) -> bool {
+    *seen = seen.saturating_add(len as u64);
+    *seen > max
+}
+
+impl Gateway {
+    /// Runs the route's chain on the request. `Some`: the answer to send instead of
+    /// proxying (already counted in `tollgate_policy_rejections_total`).
+    pub(crate) fn run_policies(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> Option<Rejection> {
+        let RequestCtx {
+            snapshot,
+            route,
+            policy_state,
+            client_ip,
+            body_limit,
+            ..
+        } = ctx;
+        let snapshot = snapshot.as_deref()?;
+        let policies = snapshot.routes.get((*route)?)?.policies.as_deref()?;
+        *body_limit = policies.max_body;
+        let view = view(session.req_header(), *client_ip);
+        let now = policies::SystemClock.now();
+        match policies
+            .chain
+            .on_request(&view, policy_state, &snapshot.directory, now)
+        {
+            policies::Verdict::Continue => None,
+            policies::Verdict::Respond(r) => {
+                policies.count_rejection(r.policy, r.status);
+                Some(Rejection::from_policy(r))
+            }
+        }
+    }
+
+    /// Strips the route's prefix, then applies the chain's `rewrite`s to the path (the
+    /// query string is kept), then its request header edits.
+    pub(crate) fn transform_upstream_request(
+        &self,
+        req: &mut RequestHeader,
+        ctx: &RequestCtx,
+    ) -> pingora_core::Result<()> {
+        let Some(route) = ctx.compiled_route() else {
+            return Ok(());
+        };
+        let mut path: Option<String> = None;
+        if let Some(prefix) = route.strip_prefix.as_deref() {
+            let stripped = routing::strip_prefix(req.uri.path(), prefix);
+            if stripped != req.uri.path() {
+                path = Some(stripped.into_owned());
+            }
+        }
+        let policies = route.policies.as_deref();
+        if let Some(p) = policies {
+            let current = path.as_deref().unwrap_or(req.uri.path());
+            if let Some(rewritten) = p.chain.rewrite_path(current) {
+                path = Some(rewritten);
+            }
+        }
+        if let Some(path) = path {
+            forwarded::set_path(req, &path)?;
+        }
+        if let Some(p) = policies {
+            p.chain.apply_request_headers(&mut RequestSink(req));
+        }
+        Ok(())
+    }
+
+    /// `RateLimit-*`, CORS and the `headers` policies' response edits.
+    pub(crate) fn decorate_response(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) {
+        if let Some(p) = ctx.compiled_route().and_then(|r| r.policies.as_deref()) {
+            p.chain
+                .on_response(&ctx.policy_state, &mut ResponseSink(resp));
+        }
+    }
+
+    /// Counts a streamed body against the route's `request_size` limit; once over, fails
+    /// the request with 413 (the answer is left in `ctx.refusal` for `fail_to_proxy`). The
+    /// body is never buffered.
+    pub fn request_body_filter(
+        &self,
+        body: Option<&bytes::Bytes>,
+        ctx: &mut RequestCtx,
+    ) -> pingora_core::Result<()> {
+        let (Some(max), Some(chunk)) = (ctx.body_limit, body) else {
+            return Ok(());
+        };
+        if !body_over_limit(&mut ctx.body_bytes, chunk.len(), max) {
+            return Ok(());
+        }
+        let r = policies::Rejection::payload_too_large("request_size");
+        if let Some(p) = ctx.compiled_route().and_then(|r| r.policies.as_deref()) {
+            p.count_rejection(r.policy, r.status);
+        }
+        ctx.refusal = Some(Rejection::from_policy(r));
+        Err(Error::explain(
+            ErrorType::HTTPStatus(413),
+            "request body over the route's request_size",
+        ))
+    }
+}
+
+#[cfg(test)]
+#[path = "policy/tests.rs"]
+mod tests;
