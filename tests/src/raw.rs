@@ -1,0 +1,52 @@
+//! Raw TCP for hostile-input tests: send exact bytes, read whatever comes back.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+/// What the peer sent back before closing or going quiet.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The status of the first response's status line, if one arrived.
+    pub status: Option<u16>,
+    /// Everything read, lossily decoded.
+    pub text: String,
+}
+
+impl RawResponse {
+    /// How many HTTP responses (status lines) the bytes contain: more than one to a single
+    /// request means something was smuggled.
+    pub fn status_lines(&self) -> usize {
+        self.text.matches("HTTP/1.1 ").count() + self.text.matches("HTTP/1.0 ").count()
+    }
+}
+
+/// Connects to `addr`, writes `request` (ignoring a reset while writing: a server may
+/// close early on bad input), and reads until the peer closes or is quiet for `quiet`,
+/// at most 10 s in all.
+pub fn send_raw(addr: SocketAddr, request: &[u8], quiet: Duration) -> Result<RawResponse> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(quiet))?;
+    let _ = stream.write_all(request);
+    let _ = stream.flush();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .or_else(|| text.strip_prefix("HTTP/1.0 "))
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    Ok(RawResponse { status, text })
+}
