@@ -26,8 +26,10 @@ use edge::snapshot::Snapshot;
 use edge::usage::UsageBook;
 use edge::{metrics, reload, tls};
 
+// jemalloc, not mimalloc: with mimalloc sled's large zeroed tables alone kept 34 MB resident
+// (idle gateway 83 MB); with jemalloc the idle gateway is 43 MB, at the same CPU per request.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
