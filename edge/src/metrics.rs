@@ -141,9 +141,7 @@ impl Metrics {
             duration: self.request_duration.with_label_values(&[route]),
             upstream_duration: Some(self.upstream_duration.with_label_values(&[route, upstream])),
             requests: self.requests.clone(),
-            cached: std::iter::repeat_with(OnceLock::new)
-                .take(METHODS.len() * COMMON_STATUSES.len())
-                .collect(),
+            cached: OnceLock::new(),
         }
     }
 
@@ -156,9 +154,7 @@ impl Metrics {
                     duration: self.request_duration.with_label_values(&[NO_ROUTE]),
                     upstream_duration: None,
                     requests: self.requests.clone(),
-                    cached: std::iter::repeat_with(OnceLock::new)
-                        .take(METHODS.len() * COMMON_STATUSES.len())
-                        .collect(),
+                    cached: OnceLock::new(),
                 })
             })
             .clone()
@@ -179,7 +175,9 @@ pub struct RouteMetrics {
     duration: Histogram,
     upstream_duration: Option<Histogram>,
     requests: IntCounterVec,
-    cached: Box<[OnceLock<IntCounter>]>,
+    /// Counters by (method, common status), made on the route's first request: 3 KiB per
+    /// route that would otherwise sit unused in a config of 10,000 routes.
+    cached: OnceLock<Box<[OnceLock<IntCounter>]>>,
 }
 
 impl RouteMetrics {
@@ -203,7 +201,11 @@ impl RouteMetrics {
         let mut digits = [0u8; 3];
         let status_label = status_label(status, &mut digits);
         match COMMON_STATUSES.iter().position(|s| *s == status) {
-            Some(s) => self.cached[m * COMMON_STATUSES.len() + s]
+            Some(s) => self.cached.get_or_init(|| {
+                std::iter::repeat_with(OnceLock::new)
+                    .take(METHODS.len() * COMMON_STATUSES.len())
+                    .collect()
+            })[m * COMMON_STATUSES.len() + s]
                 .get_or_init(|| {
                     self.requests.with_label_values(&[
                         self.route.as_str(),
