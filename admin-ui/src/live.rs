@@ -24,6 +24,11 @@ pub trait LiveView: Send + Sync + 'static {
     fn applied(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+    /// When the API key `key_id` was last used (unix seconds), if it was since the proxy
+    /// started. Kept in memory only.
+    fn key_last_used(&self, _key_id: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// Waits (at most [`APPLY_WAIT`]) until the proxy has dealt with `revision`, so that a write

@@ -62,6 +62,10 @@ impl LiveView for Live {
     fn applied(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(self.shared.freshness.subscribe())
     }
+
+    fn key_last_used(&self, key_id: &str) -> Option<u64> {
+        self.shared.counters.key_usage.last_used(key_id)
+    }
 }
 
 /// The admin API's form of a consumer's quota usage.

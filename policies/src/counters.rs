@@ -1,5 +1,7 @@
-//! State that outlives a config revision: rate-limiter arrival times and quota counts.
+//! State that outlives a config revision: rate-limiter arrival times, quota counts and
+//! when each API key was last used.
 
+use crate::key_usage::KeyUsage;
 use crate::quota::Quotas;
 use crate::rate_limit::LimiterRegistry;
 
@@ -9,6 +11,7 @@ use crate::rate_limit::LimiterRegistry;
 pub struct Counters {
     pub quotas: Quotas,
     pub limiters: LimiterRegistry,
+    pub key_usage: KeyUsage,
 }
 
 impl Counters {

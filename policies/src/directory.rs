@@ -73,6 +73,8 @@ pub struct KeyEntry {
     /// Unix seconds; `None`: never expires.
     pub expires: Option<u64>,
     pub revoked: bool,
+    /// When the key was last used (unix seconds), shared with [`crate::Counters`].
+    pub last_used: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A consumer with its groups and its compiled plan.
@@ -197,6 +199,7 @@ impl Directory {
                 consumer: Arc::clone(consumer),
                 expires: k.expires,
                 revoked: k.revoked,
+                last_used: counters.key_usage.slot(&k.id),
             };
             if dir.keys.insert(hash, entry).is_some() {
                 p.push(format!("{path}.hash"), "duplicate key hash");
@@ -233,6 +236,9 @@ impl Directory {
             }
         }
         if p.is_empty() {
+            // Deleted keys' last-use times go with them.
+            let ids: std::collections::HashSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+            counters.key_usage.retain(|id| ids.contains(id));
             Ok(dir)
         } else {
             Err(p.into_vec())

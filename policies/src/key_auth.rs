@@ -64,6 +64,7 @@ impl KeyAuth {
         if entry.expires.is_some_and(|e| e < now_secs) {
             return Verdict::Respond(Rejection::unauthorized(KIND, "api key expired"));
         }
+        crate::key_usage::touch(&entry.last_used, now_secs);
         identify(state, &entry.consumer, KIND)
     }
 }

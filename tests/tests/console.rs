@@ -148,8 +148,19 @@ fn operator_manages_the_gateway_in_a_browser() -> Result<()> {
     ensure!(key.starts_with("tg_"), "the new key is shown: {key:?}");
     browser.find("button[data-copy]")?;
     browser.screenshot(&artifact("keys"))?;
+    let row = browser.find("tr[data-key]")?.text()?;
+    ensure!(
+        row.contains('—'),
+        "an unused key shows no last use: {row:?}"
+    );
     wait_for_proxy(&gateway, Some(&key), 200, "the proxy to accept the new key")?;
     ensure!(echo.hits() >= 1, "the upstream saw the request");
+    browser.goto(&format!("{base}/keys?consumer=acme"))?;
+    let row = browser.find("tr[data-key]")?.text()?;
+    ensure!(
+        !row.contains('—'),
+        "the key's row shows when it was last used: {row:?}"
+    );
 
     // Revoked, it fails.
     browser.execute("window.confirm = function () { return true; };")?;

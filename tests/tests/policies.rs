@@ -37,10 +37,26 @@ fn api_key_works_at_once_and_stops_at_once_when_deleted() -> Result<()> {
 
     for round in 0..3 {
         let (id, key) = s.new_key("acme")?;
+        let last_used = |s: &Setup| -> Result<serde_json::Value> {
+            let keys = s
+                .admin
+                .get("/api/v1/consumers/acme/keys")?
+                .expect_status(200, "listing keys")?
+                .body;
+            let listed = keys
+                .as_array()
+                .and_then(|ks| ks.iter().find(|k| k["id"] == id));
+            Ok(listed.map_or(serde_json::Value::Null, |k| k["last_used"].clone()))
+        };
+        ensure!(last_used(&s)?.is_null(), "an unused key has no last use");
         passed(
             &s.get("/keyed", &[("x-api-key", &key)])?,
             "a new key, at once",
         )?;
+        ensure!(
+            last_used(&s)?.as_u64().is_some_and(|t| t > 1_700_000_000),
+            "the key list shows the key's last use"
+        );
         s.admin
             .delete(&format!("/api/v1/consumers/acme/keys/{id}"))?
             .expect_status(204, "deleting the key")?;

@@ -47,10 +47,12 @@ struct ListedKey {
     created: u64,
     expires: Option<u64>,
     revoked: bool,
+    /// Unix seconds of the last request with this key since the proxy started.
+    last_used: Option<u64>,
 }
 
-impl From<&KeyRecord> for ListedKey {
-    fn from(k: &KeyRecord) -> Self {
+impl ListedKey {
+    fn new(k: &KeyRecord, last_used: Option<u64>) -> Self {
         Self {
             id: k.id.clone(),
             consumer: k.consumer.clone(),
@@ -59,6 +61,7 @@ impl From<&KeyRecord> for ListedKey {
             created: k.created,
             expires: k.expires,
             revoked: k.revoked,
+            last_used,
         }
     }
 }
@@ -81,7 +84,10 @@ pub(crate) async fn list(
         .keys
         .iter()
         .filter(|k| k.consumer == consumer)
-        .map(|k| serde_json::to_value(ListedKey::from(k)).map_err(ApiError::internal))
+        .map(|k| {
+            let listed = ListedKey::new(k, state.live().key_last_used(&k.id));
+            serde_json::to_value(listed).map_err(ApiError::internal)
+        })
         .collect::<Result<_, _>>()
         .map(Json)
 }

@@ -1,4 +1,4 @@
-//! `/keys`: every consumer's API keys (prefix, label, created, expiry, state), a form that
+//! `/keys`: every consumer's API keys (prefix, label, created, expiry, last use, state), a form that
 //! creates one (shown once, with a copy button) and revoke/delete buttons.
 
 use axum::extract::{Extension, Path, Query, State};
@@ -77,7 +77,7 @@ pub(crate) async fn list(
     let table = if keys.is_empty() {
         empty_state("API keys", None)
     } else {
-        key_table(&keys, &ctx)
+        key_table(&keys, &ctx, state.live.as_ref())
     };
     let heading = match &only {
         Some(c) => format!("Keys of {c}"),
@@ -95,7 +95,7 @@ pub(crate) async fn list(
     page(&ctx, "/keys", "API keys", body).into_response()
 }
 
-fn key_table(keys: &[&KeyRecord], ctx: &Ctx) -> AnyView {
+fn key_table(keys: &[&KeyRecord], ctx: &Ctx, live: &dyn crate::LiveView) -> AnyView {
     let now = unix_now();
     let rows = keys
         .iter()
@@ -126,6 +126,7 @@ fn key_table(keys: &[&KeyRecord], ctx: &Ctx) -> AnyView {
                     <td><a href=consumer>{k.consumer.clone()}</a></td>
                     <td>{format_time(k.created)}</td>
                     <td>{k.expires.map_or_else(|| "never".to_owned(), format_time)}</td>
+                    <td>{live.key_last_used(&k.id).map_or_else(|| "—".to_owned(), format_time)}</td>
                     <td><span class=class>{state}</span></td>
                     <td class="row-actions">
                         {revoke}
@@ -148,6 +149,7 @@ fn key_table(keys: &[&KeyRecord], ctx: &Ctx) -> AnyView {
                         <th>"consumer"</th>
                         <th>"created"</th>
                         <th>"expires"</th>
+                        <th>"last used"</th>
                         <th>"state"</th>
                         <th></th>
                     </tr>
