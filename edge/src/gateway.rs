@@ -20,8 +20,7 @@ use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
 
-use crate::framing::{has_body, raw_has_content_length};
-pub use crate::framing::{has_header_line, hostile, MAX_HEADER_BYTES};
+use crate::framing::{has_body, hostile, raw_has_content_length};
 
 /// State shared by the proxy, the reloader and the admin server's live view.
 pub struct Shared {

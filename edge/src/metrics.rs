@@ -193,31 +193,28 @@ impl RouteMetrics {
         if let (Some(h), Some(d)) = (&self.upstream_duration, upstream) {
             h.observe(d.as_secs_f64());
         }
-        self.counter(method, status).inc();
+        self.count(method, status);
     }
 
-    fn counter(&self, method: &Method, status: u16) -> IntCounter {
+    /// Counts one request; a common (method, status) pair uses its cached counter, so the
+    /// usual request does no label lookup and no reference-count traffic.
+    fn count(&self, method: &Method, status: u16) {
         let m = method_index(method);
         let mut digits = [0u8; 3];
         let status_label = status_label(status, &mut digits);
+        let resolve = || {
+            self.requests
+                .with_label_values(&[self.route.as_str(), METHODS[m], status_label])
+        };
         match COMMON_STATUSES.iter().position(|s| *s == status) {
             Some(s) => self.cached.get_or_init(|| {
                 std::iter::repeat_with(OnceLock::new)
                     .take(METHODS.len() * COMMON_STATUSES.len())
                     .collect()
             })[m * COMMON_STATUSES.len() + s]
-                .get_or_init(|| {
-                    self.requests.with_label_values(&[
-                        self.route.as_str(),
-                        METHODS[m],
-                        status_label,
-                    ])
-                })
-                .clone(),
-            None => {
-                self.requests
-                    .with_label_values(&[self.route.as_str(), METHODS[m], status_label])
-            }
+                .get_or_init(resolve)
+                .inc(),
+            None => resolve().inc(),
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::framing::{has_header_line, MAX_HEADER_BYTES};
 
 fn req(headers: &[(&str, &str)]) -> RequestHeader {
     let mut r = RequestHeader::build("POST", b"/x", None).expect("req");
