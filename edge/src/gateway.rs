@@ -178,6 +178,10 @@ impl Gateway {
             ctx.status = r.status.as_u16();
             return Ok(true);
         }
+        // Pingora's own upgrade path drops some tunnels: the gateway runs them (`upgrade.rs`).
+        if crate::upgrade::is_tunnel(session) {
+            return self.tunnel(session, ctx).await.map(|()| true);
+        }
         Ok(false)
     }
 

@@ -20,5 +20,6 @@ pub mod respond;
 pub mod routing;
 pub mod snapshot;
 pub mod tls;
+pub mod upgrade;
 pub mod upstream;
 pub mod usage;
