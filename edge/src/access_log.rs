@@ -8,12 +8,12 @@
 //! (without query string) is logged, no header; the consumer a policy identified is logged
 //! by id.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use prometheus::IntCounter;
@@ -106,7 +106,7 @@ impl AccessLog {
         let Some(inner) = &self.inner else {
             return;
         };
-        let now = time::OffsetDateTime::now_utc();
+        let now = std::time::SystemTime::now();
         MINE.with(|mine| {
             let mut mine = mine.borrow_mut();
             let registered = matches!(&*mine,
@@ -179,24 +179,31 @@ fn drain(inner: &Inner, spare: &mut Vec<u8>, out: &mut impl Write) {
     }
 }
 
-/// Appends the JSON line of `e` (with a trailing newline) to `buf`.
-pub fn format_line(buf: &mut Vec<u8>, e: &Entry<'_>, now: time::OffsetDateTime) {
+/// Appends the JSON line of `e` (with a trailing newline) to `buf`. Hand-written: it runs
+/// on every request, and each field is a plain string, number or address.
+pub fn format_line(buf: &mut Vec<u8>, e: &Entry<'_>, now: SystemTime) {
     buf.extend_from_slice(b"{\"ts\":\"");
-    let _ = now.format_into(buf, &time::format_description::well_known::Rfc3339);
+    write_rfc3339(buf, now);
     buf.extend_from_slice(b"\",\"route\":");
     json_str(buf, e.route);
     buf.extend_from_slice(b",\"method\":");
     json_str(buf, e.method);
     buf.extend_from_slice(b",\"path\":");
     json_str(buf, e.path);
+    let mut num = itoa::Buffer::new();
+    buf.extend_from_slice(b",\"status\":");
+    buf.extend_from_slice(num.format(e.status).as_bytes());
     let micros = e.latency.as_micros();
-    let _ = write!(
-        buf,
-        ",\"status\":{},\"latency_ms\":{}.{:03},\"upstream\":",
-        e.status,
-        micros / 1000,
-        micros % 1000
-    );
+    buf.extend_from_slice(b",\"latency_ms\":");
+    buf.extend_from_slice(num.format(micros / 1000).as_bytes());
+    let frac = (micros % 1000) as u16;
+    buf.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+    buf.extend_from_slice(b",\"upstream\":");
     opt_str(buf, e.upstream);
     buf.extend_from_slice(b",\"target\":");
     opt_str(buf, e.target);
@@ -205,7 +212,10 @@ pub fn format_line(buf: &mut Vec<u8>, e: &Entry<'_>, now: time::OffsetDateTime) 
     buf.extend_from_slice(b",\"client_ip\":");
     match e.client_ip {
         Some(ip) => {
-            let _ = write!(buf, "\"{ip}\"");
+            let mut text = [0u8; crate::forwarded::MAX_IP_LEN];
+            buf.push(b'"');
+            buf.extend_from_slice(crate::forwarded::write_ip(ip, &mut text));
+            buf.push(b'"');
         }
         None => buf.extend_from_slice(b"null"),
     }
@@ -214,9 +224,62 @@ pub fn format_line(buf: &mut Vec<u8>, e: &Entry<'_>, now: time::OffsetDateTime) 
     buf.extend_from_slice(b"}\n");
 }
 
+thread_local! {
+    /// The last second formatted on this thread: `YYYY-MM-DDTHH:MM:SS`.
+    static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+}
+
+/// Appends `t` in RFC 3339 UTC with the nanoseconds trimmed of trailing zeros (as the
+/// `time` crate writes it). The date and time of day are formatted once per second and
+/// thread.
+fn write_rfc3339(buf: &mut Vec<u8>, t: SystemTime) {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (cached, mut text) = SECOND.get();
+    if cached != secs {
+        let at = i64::try_from(secs)
+            .ok()
+            .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let mut out = &mut text[..];
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        SECOND.set((secs, text));
+    }
+    buf.extend_from_slice(&text);
+    let mut nanos = since.subsec_nanos();
+    if nanos != 0 {
+        let mut digits = [0u8; 9];
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (nanos % 10) as u8;
+            nanos /= 10;
+        }
+        let len = 9 - digits.iter().rev().take_while(|d| **d == b'0').count();
+        buf.push(b'.');
+        buf.extend_from_slice(&digits[..len]);
+    }
+    buf.push(b'Z');
+}
+
+/// Appends `s` as a JSON string: as is when nothing needs escaping (ids, routes, most
+/// paths), else through serde_json.
 fn json_str(buf: &mut Vec<u8>, s: &str) {
-    // Serializing a &str cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, s);
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        // Serializing a &str cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, s);
+    }
 }
 
 fn opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
@@ -248,7 +311,7 @@ mod tests {
     #[test]
     fn formats_one_json_object_per_line() {
         let mut buf = Vec::new();
-        format_line(&mut buf, &entry(), time::OffsetDateTime::UNIX_EPOCH);
+        format_line(&mut buf, &entry(), UNIX_EPOCH);
         assert_eq!(buf.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&buf).expect("json");
         assert_eq!(v["ts"], "1970-01-01T00:00:00Z");
@@ -258,6 +321,70 @@ mod tests {
         assert_eq!(v["target"], "127.0.0.1:9001");
         assert_eq!(v["client_ip"], "192.0.2.1");
         assert_eq!(v["consumer"], "acme");
+    }
+
+    #[test]
+    fn timestamps_match_the_time_crate_rfc3339() {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for i in 0..2000u64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let secs = seed % 4_102_444_800; // up to 2100
+            let nanos = match i % 4 {
+                0 => 0,
+                1 => (seed % 1000) as u32 * 1_000_000,
+                2 => (seed % 1_000_000) as u32 * 1000,
+                _ => (seed % 1_000_000_000) as u32,
+            };
+            let t = UNIX_EPOCH + Duration::new(secs, nanos);
+            let expected = time::OffsetDateTime::from(t)
+                .format(rfc3339)
+                .expect("format");
+            let mut buf = Vec::new();
+            write_rfc3339(&mut buf, t);
+            assert_eq!(String::from_utf8(buf).expect("utf8"), expected);
+            // Twice in the same second: the cached date is reused.
+            let mut again = Vec::new();
+            write_rfc3339(&mut again, t);
+            assert_eq!(String::from_utf8(again).expect("utf8"), expected);
+        }
+    }
+
+    #[test]
+    fn escapes_what_json_needs_and_nothing_else() {
+        for s in [
+            "plain",
+            "/a/b?c",
+            "quote\"",
+            "back\\slash",
+            "nl\n",
+            "tab\t",
+            "\u{1}",
+            "é",
+        ] {
+            let mut buf = Vec::new();
+            json_str(&mut buf, s);
+            assert_eq!(buf, serde_json::to_vec(s).expect("json"), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn latency_keeps_three_decimals() {
+        for (micros, text) in [
+            (0, "0.000"),
+            (7, "0.007"),
+            (1500, "1.500"),
+            (12_345_678, "12345.678"),
+        ] {
+            let mut e = entry();
+            e.latency = Duration::from_micros(micros);
+            let mut buf = Vec::new();
+            format_line(&mut buf, &e, UNIX_EPOCH);
+            let line = String::from_utf8(buf).expect("utf8");
+            assert!(line.contains(&format!("\"latency_ms\":{text},")), "{line}");
+        }
     }
 
     #[test]

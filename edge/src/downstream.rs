@@ -5,12 +5,15 @@
 //! at a time could hold a connection for hours. Here the whole header must arrive within
 //! the header timeout (on a reused keep-alive connection: the keep-alive idle time plus the
 //! header timeout); otherwise the connection is closed without an answer. The proxy signals
-//! "header complete" from `early_request_filter` through a task-local flag.
+//! "header complete" from `early_request_filter` through a task-local flag, which the
+//! deadline reads only when it fires: a request costs one flag store and one extension of
+//! the connection's timer (an atomic store in tokio), not a timer and a wake-up of its own.
 //!
 //! Draining ([`Drain`]): once shutdown starts, new connections are closed at once, idle
-//! keep-alive connections are closed, and the requests being served are counted so that
-//! shutdown can wait for them.
+//! keep-alive connections are closed, and the requests being served ([`Busy`], held by
+//! each request from its header on) are counted so that shutdown can wait for them.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,13 +30,14 @@ use tokio::sync::Notify;
 pub const KEEPALIVE_IDLE_SECS: u64 = 60;
 
 tokio::task_local! {
-    static HEADER_DONE: Arc<Notify>;
+    /// Whether the header of the connection's current request has arrived.
+    static HEADER_DONE: Cell<bool>;
 }
 
-/// Called by the proxy once a request header is parsed: stops the header deadline of the
+/// Called by the proxy once a request header is parsed: lifts the header deadline of the
 /// current connection. A no-op outside a [`HeaderDeadline`] connection.
 pub fn header_complete() {
-    let _ = HEADER_DONE.try_with(|n| n.notify_one());
+    let _ = HEADER_DONE.try_with(|done| done.set(true));
 }
 
 /// Shutdown state of the proxy's connections.
@@ -73,16 +77,18 @@ impl Drain {
         tokio::time::timeout(timeout, wait).await.is_ok()
     }
 
-    fn enter(&self) -> Busy<'_> {
+    /// Counts a request being served until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> Busy {
         self.busy.fetch_add(1, Ordering::AcqRel);
-        Busy(self)
+        Busy(self.clone())
     }
 }
 
 /// One request being served; leaves the count on drop.
-struct Busy<'a>(&'a Drain);
+#[derive(Debug)]
+pub struct Busy(Arc<Drain>);
 
-impl Drop for Busy<'_> {
+impl Drop for Busy {
     fn drop(&mut self) {
         if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
@@ -128,31 +134,38 @@ where
         } else {
             Some(KEEPALIVE_IDLE_SECS)
         });
-        let mut deadline = self.timeout;
-        loop {
-            if self.drain.is_draining() {
-                return None;
-            }
-            let done = Arc::new(Notify::new());
-            let serve =
-                HEADER_DONE.scope(done.clone(), self.proxy.process_new_http(session, shutdown));
-            tokio::pin!(serve);
-            let result = tokio::select! {
-                biased;
-                r = &mut serve => r,
-                _ = done.notified() => {
-                    let _busy = self.drain.enter();
-                    serve.await
+        let connection = async move {
+            let mut limit = self.timeout;
+            let deadline = tokio::time::sleep(limit);
+            tokio::pin!(deadline);
+            loop {
+                if self.drain.is_draining() {
+                    return None;
                 }
-                _ = tokio::time::sleep(deadline) => return None,
-            };
-            let (stream, settings) = result?.consume();
-            session = ServerSession::new_http1(stream);
-            if let Some(settings) = settings {
-                settings.apply_to_session(&mut session);
+                HEADER_DONE.with(|done| done.set(false));
+                // Later than the current deadline: tokio only moves the expiry forward.
+                deadline.as_mut().reset(tokio::time::Instant::now() + limit);
+                let serve = self.proxy.process_new_http(session, shutdown);
+                tokio::pin!(serve);
+                let result = tokio::select! {
+                    biased;
+                    r = &mut serve => r,
+                    () = &mut deadline => {
+                        if !HEADER_DONE.with(Cell::get) {
+                            return None;
+                        }
+                        serve.await
+                    }
+                };
+                let (stream, settings) = result?.consume();
+                session = ServerSession::new_http1(stream);
+                if let Some(settings) = settings {
+                    settings.apply_to_session(&mut session);
+                }
+                limit = Duration::from_secs(KEEPALIVE_IDLE_SECS) + self.timeout;
             }
-            deadline = Duration::from_secs(KEEPALIVE_IDLE_SECS) + self.timeout;
-        }
+        };
+        HEADER_DONE.scope(Cell::new(false), connection).await
     }
 
     async fn cleanup(&self) {

@@ -2,17 +2,19 @@
 //! `X-Forwarded-Proto`, `X-Forwarded-Host`, `x-request-id`, and the path after
 //! `strip_prefix`.
 
-use std::io::Write;
 use std::net::IpAddr;
 
-use http::{HeaderValue, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use pingora_http::RequestHeader;
 
 use crate::request_id::{self, RequestId};
 
-pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
-pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
-pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// How many headers [`apply`] may add.
+pub const ADDED: usize = 4;
 
 /// What the gateway knows of the client side of a request.
 #[derive(Debug, Clone)]
@@ -29,36 +31,78 @@ pub struct Origin<'a> {
 /// what earlier proxies wrote and appends the client address; the other headers are
 /// replaced (this gateway is the edge: a client's own values are not trusted). Values the
 /// client sent (host, request id) are shared, not copied.
-pub fn apply(req: &mut RequestHeader, origin: &Origin<'_>) -> pingora_core::Result<()> {
+pub fn apply(headers: &mut HeaderMap, origin: &Origin<'_>) {
     if let Some(ip) = origin.client_ip {
-        let mut buf = [0u8; 128];
-        let mut out = &mut buf[..];
-        if let Some(prev) = req
-            .headers
-            .get(X_FORWARDED_FOR)
+        let mut addr = [0u8; MAX_IP_LEN];
+        let addr = write_ip(ip, &mut addr);
+        let value = match headers
+            .get(&X_FORWARDED_FOR)
             .map(HeaderValue::as_bytes)
             .filter(|p| !p.trim_ascii().is_empty())
         {
-            let mut value = Vec::with_capacity(prev.len() + 48);
-            value.extend_from_slice(prev);
-            let _ = write!(value, ", {ip}");
-            req.insert_header(X_FORWARDED_FOR, value)?;
-        } else {
-            // An address is at most 45 bytes: it always fits.
-            let _ = write!(out, "{ip}");
-            let len = 128 - out.len();
-            req.insert_header(X_FORWARDED_FOR, &buf[..len])?;
+            Some(prev) => HeaderValue::from_bytes(&[prev, b", ", addr].concat()),
+            None => HeaderValue::from_bytes(addr),
+        };
+        // An address and a value that was a valid header value are a valid value.
+        if let Ok(value) = value {
+            headers.insert(X_FORWARDED_FOR, value);
         }
     }
-    req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static(origin.proto))?;
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(origin.proto));
     match &origin.host {
-        Some(host) => req.insert_header(X_FORWARDED_HOST, host.clone())?,
+        Some(host) => {
+            headers.insert(X_FORWARDED_HOST, host.clone());
+        }
         None => {
-            req.remove_header(X_FORWARDED_HOST);
+            headers.remove(X_FORWARDED_HOST);
         }
     }
-    req.insert_header(request_id::HEADER, origin.request_id.header_value().clone())?;
-    Ok(())
+    headers.insert(request_id::NAME, origin.request_id.header_value().clone());
+}
+
+/// The longest textual IP address (IPv6 with an embedded IPv4 address).
+pub(crate) const MAX_IP_LEN: usize = 45;
+
+/// Writes `ip` as text into `buf`; IPv4 without the formatting machinery (it is on every
+/// request).
+pub(crate) fn write_ip(ip: IpAddr, buf: &mut [u8; MAX_IP_LEN]) -> &[u8] {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[len] = b'.';
+                    len += 1;
+                }
+                len += write_u8(octet, &mut buf[len..]);
+            }
+            &buf[..len]
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let mut out = &mut buf[..];
+            // An IPv6 address is at most MAX_IP_LEN characters: it always fits.
+            let _ = write!(out, "{v6}");
+            let len = MAX_IP_LEN - out.len();
+            &buf[..len]
+        }
+    }
+}
+
+/// Writes `n` in decimal at the start of `out`; returns the digits written.
+fn write_u8(n: u8, out: &mut [u8]) -> usize {
+    let digits = [n / 100, n / 10 % 10, n % 10];
+    let skip = if n >= 100 {
+        0
+    } else if n >= 10 {
+        1
+    } else {
+        2
+    };
+    for (o, d) in out.iter_mut().zip(&digits[skip..]) {
+        *o = b'0' + d;
+    }
+    3 - skip
 }
 
 /// Replaces the path of `req` by `path`, keeping the query string.
@@ -120,8 +164,8 @@ mod tests {
         }
     }
 
-    fn get(name: &str, req: &RequestHeader) -> String {
-        req.headers
+    fn get(name: &HeaderName, headers: &HeaderMap) -> String {
+        headers
             .get(name)
             .map(|v| v.to_str().expect("ascii").to_owned())
             .unwrap_or_default()
@@ -129,21 +173,54 @@ mod tests {
 
     #[test]
     fn appends_client_ip_to_forwarded_for() {
-        let mut req = RequestHeader::build("GET", b"/a", None).expect("req");
-        req.insert_header(X_FORWARDED_FOR, "10.0.0.1").expect("hdr");
-        apply(&mut req, &origin("192.0.2.7", &request_id())).expect("apply");
-        assert_eq!(get(X_FORWARDED_FOR, &req), "10.0.0.1, 192.0.2.7");
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        apply(&mut h, &origin("192.0.2.7", &request_id()));
+        assert_eq!(get(&X_FORWARDED_FOR, &h), "10.0.0.1, 192.0.2.7");
+        // A blank value from the client is replaced, not extended.
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("  "));
+        apply(&mut h, &origin("2001:db8::1", &request_id()));
+        assert_eq!(get(&X_FORWARDED_FOR, &h), "2001:db8::1");
     }
 
     #[test]
     fn sets_proto_host_and_request_id() {
-        let mut req = RequestHeader::build("GET", b"/a", None).expect("req");
-        req.insert_header(X_FORWARDED_PROTO, "https").expect("hdr");
-        apply(&mut req, &origin("192.0.2.7", &request_id())).expect("apply");
-        assert_eq!(get(X_FORWARDED_FOR, &req), "192.0.2.7");
-        assert_eq!(get(X_FORWARDED_PROTO, &req), "http");
-        assert_eq!(get(X_FORWARDED_HOST, &req), "api.example.com");
-        assert_eq!(get("x-request-id", &req), "rid-1");
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        h.insert(X_FORWARDED_HOST, HeaderValue::from_static("evil.example"));
+        apply(&mut h, &origin("192.0.2.7", &request_id()));
+        assert_eq!(get(&X_FORWARDED_FOR, &h), "192.0.2.7");
+        assert_eq!(get(&X_FORWARDED_PROTO, &h), "http");
+        assert_eq!(get(&X_FORWARDED_HOST, &h), "api.example.com");
+        assert_eq!(get(&request_id::NAME, &h), "rid-1");
+        let id = request_id();
+        let mut no_host = origin("192.0.2.7", &id);
+        no_host.host = None;
+        apply(&mut h, &no_host);
+        assert!(!h.contains_key(X_FORWARDED_HOST));
+    }
+
+    #[test]
+    fn writes_every_ip_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "255.255.255.255",
+            "192.0.2.7",
+            "::1",
+            "2001:db8::ff00:42:8329",
+            "::ffff:192.0.2.128",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            let ip: IpAddr = ip.parse().expect("ip");
+            let mut buf = [0u8; MAX_IP_LEN];
+            assert_eq!(write_ip(ip, &mut buf), ip.to_string().as_bytes());
+        }
+        for n in 0..=255u8 {
+            let mut buf = [0u8; 3];
+            let len = write_u8(n, &mut buf);
+            assert_eq!(&buf[..len], n.to_string().as_bytes());
+        }
     }
 
     #[test]

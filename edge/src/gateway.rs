@@ -13,12 +13,12 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 
 use crate::access_log::{AccessLog, Entry};
-use crate::forwarded;
 use crate::metrics::{Metrics, NO_ROUTE};
 use crate::request_id::{self, RequestId, RequestIds};
 use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
+use crate::{forwarded, headers};
 
 use crate::framing::{has_body, hostile, raw_has_content_length};
 
@@ -97,6 +97,8 @@ pub struct RequestCtx {
     pub body_limit: Option<u64>,
     /// Request body bytes seen so far (counted only when `body_limit` is set).
     pub body_bytes: u64,
+    /// Counts this request as being served (shutdown waits for it) from its header on.
+    pub busy: Option<crate::downstream::Busy>,
 }
 
 impl RequestCtx {
@@ -116,6 +118,7 @@ impl RequestCtx {
             policy_state: policies::RequestState::default(),
             body_limit: None,
             body_bytes: 0,
+            busy: None,
         }
     }
 
@@ -134,6 +137,7 @@ impl Gateway {
     /// Takes the snapshot, the request id and the client address; refuses hostile framing;
     /// matches the route.
     pub fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) {
+        ctx.busy = Some(self.shared.drain.enter());
         let snapshot = self.shared.snapshot.load_full();
         let req = session.req_header();
         ctx.request_id = self
@@ -264,8 +268,8 @@ impl Gateway {
         e
     }
 
-    /// Forwarding headers, request id, path (strip_prefix, then `rewrite` policies) and the
-    /// `headers` policies' edits on the request to the upstream.
+    /// Forwarding headers, request id and the `headers` policies' edits, then the path
+    /// (strip_prefix, then `rewrite` policies) of the request to the upstream.
     pub fn upstream_request_filter(
         &self,
         session: &Session,
@@ -279,8 +283,15 @@ impl Gateway {
             host: forwarded::request_host_value(session.req_header()),
             request_id: &ctx.request_id,
         };
-        forwarded::apply(req, &origin)?;
-        self.transform_upstream_request(req, ctx)
+        let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
+        let added = forwarded::ADDED + policies.map_or(0, |p| p.chain.request_headers_added());
+        headers::edit_request(req, added, |h| {
+            forwarded::apply(h, &origin);
+            if let Some(p) = policies {
+                p.chain.apply_request_headers(h);
+            }
+        });
+        self.rewrite_upstream_path(req, ctx)
     }
 
     /// Adds `x-request-id` and the policy chain's response headers (`RateLimit-*`, CORS,
@@ -291,12 +302,18 @@ impl Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_core::Result<()> {
-        resp.insert_header(request_id::HEADER, ctx.request_id.header_value().clone())?;
         if self.shared.drain.is_draining() {
             session.set_keepalive(None);
         }
         ctx.status = resp.status.as_u16();
-        self.decorate_response(resp, ctx);
+        let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
+        let added = 1 + policies.map_or(0, |p| p.chain.response_headers_added());
+        headers::edit_response(resp, added, |h| {
+            h.insert(request_id::NAME, ctx.request_id.header_value().clone());
+            if let Some(p) = policies {
+                p.chain.on_response(&ctx.policy_state, h);
+            }
+        });
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod downstream;
 pub mod forwarded;
 pub mod framing;
 pub mod gateway;
+pub mod headers;
 pub mod live;
 pub mod metrics;
 pub mod policy;

@@ -1,7 +1,7 @@
 //! The glue between the proxy and the `policies` crate: a route's compiled chain with its
 //! pre-resolved rejection counters ([`RoutePolicies`]), the borrowed [`RequestView`] built
-//! from a Pingora request header, [`HeaderSink`]s over Pingora's request and response
-//! headers, and the policy steps of the request phases (called from `gateway.rs`).
+//! from a Pingora request header, and the policy steps of the request phases (called from
+//! `gateway.rs`; header edits go straight to the `http` header maps, see `headers.rs`).
 //!
 //! A route without policies has no [`RoutePolicies`] (`None` in its `CompiledRoute`), so its
 //! requests skip every step here after one `Option` check.
@@ -9,11 +9,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
 use pingora_core::{Error, ErrorType};
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::RequestHeader;
 use pingora_proxy::Session;
-use policies::{Chain, Clock, Counters, HeaderSink, Policy, PolicySpec, Problem, RequestView};
+use policies::{Chain, Clock, Counters, Policy, PolicySpec, Problem, RequestView};
 use prometheus::{IntCounter, IntCounterVec};
 
 use crate::gateway::{Gateway, RequestCtx};
@@ -132,42 +132,6 @@ pub fn view(req: &RequestHeader, peer: Option<IpAddr>) -> RequestView<'_> {
     }
 }
 
-/// Header edits on the request to the upstream (keeps Pingora's header case map in step).
-pub struct RequestSink<'a>(pub &'a mut RequestHeader);
-
-/// Header edits on the response to the client.
-pub struct ResponseSink<'a>(pub &'a mut ResponseHeader);
-
-// Pingora's insert/append fail only on a value that does not convert to a `HeaderValue`;
-// these already are, so the results carry nothing to handle.
-impl HeaderSink for RequestSink<'_> {
-    fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = self.0.insert_header(name, value);
-    }
-
-    fn append_header(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = self.0.append_header(name, value);
-    }
-
-    fn remove_header(&mut self, name: &HeaderName) {
-        self.0.remove_header(name);
-    }
-}
-
-impl HeaderSink for ResponseSink<'_> {
-    fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = self.0.insert_header(name, value);
-    }
-
-    fn append_header(&mut self, name: HeaderName, value: HeaderValue) {
-        let _ = self.0.append_header(name, value);
-    }
-
-    fn remove_header(&mut self, name: &HeaderName) {
-        self.0.remove_header(name);
-    }
-}
-
 /// Whether `seen` bytes of body plus a `chunk` of `len` bytes go over `max`; adds `len`.
 pub fn body_over_limit(seen: &mut u64, len: usize, max: u64) -> bool {
     *seen = seen.saturating_add(len as u64);
@@ -207,9 +171,9 @@ impl Gateway {
         }
     }
 
-    /// Strips the route's prefix, then applies the chain's `rewrite`s to the path (the
-    /// query string is kept), then its request header edits.
-    pub(crate) fn transform_upstream_request(
+    /// The path of the request to the upstream: `strip_prefix`, then the `rewrite`
+    /// policies (the header edits are made in `upstream_request_filter`).
+    pub(crate) fn rewrite_upstream_path(
         &self,
         req: &mut RequestHeader,
         ctx: &RequestCtx,
@@ -224,27 +188,15 @@ impl Gateway {
                 path = Some(stripped.into_owned());
             }
         }
-        let policies = route.policies.as_deref();
-        if let Some(p) = policies {
+        if let Some(p) = route.policies.as_deref() {
             let current = path.as_deref().unwrap_or(req.uri.path());
             if let Some(rewritten) = p.chain.rewrite_path(current) {
                 path = Some(rewritten);
             }
         }
-        if let Some(path) = path {
-            forwarded::set_path(req, &path)?;
-        }
-        if let Some(p) = policies {
-            p.chain.apply_request_headers(&mut RequestSink(req));
-        }
-        Ok(())
-    }
-
-    /// `RateLimit-*`, CORS and the `headers` policies' response edits.
-    pub(crate) fn decorate_response(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) {
-        if let Some(p) = ctx.compiled_route().and_then(|r| r.policies.as_deref()) {
-            p.chain
-                .on_response(&ctx.policy_state, &mut ResponseSink(resp));
+        match path {
+            Some(path) => forwarded::set_path(req, &path),
+            None => Ok(()),
         }
     }
 

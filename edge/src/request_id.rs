@@ -4,10 +4,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 /// The header that carries the id both ways.
 pub const HEADER: &str = "x-request-id";
+/// [`HEADER`], parsed.
+pub const NAME: HeaderName = HeaderName::from_static(HEADER);
 
 /// Longest client-supplied id that is kept; longer ones are replaced.
 pub const MAX_LEN: usize = 128;

@@ -95,6 +95,11 @@ impl Policy {
     }
 }
 
+/// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`.
+const RATE_LIMIT_HEADERS: usize = 3;
+/// What CORS adds to an allowed actual request's response, at most.
+const CORS_RESPONSE_HEADERS: usize = 3;
+
 /// A route's policies, compiled once per config revision.
 #[derive(Debug, Clone, Default)]
 pub struct Chain {
@@ -232,6 +237,30 @@ impl Chain {
                 _ => None,
             })
             .min()
+    }
+
+    /// At most how many headers [`Chain::apply_request_headers`] adds (to make room once).
+    pub fn request_headers_added(&self) -> usize {
+        self.request_header_edits()
+            .map(|e| e.set.len() + e.add.len())
+            .sum()
+    }
+
+    /// At most how many headers [`Chain::on_response`] adds (to make room once): the
+    /// `RateLimit-*` trio wherever a route or plan limit may count, CORS's, the edits'.
+    pub fn response_headers_added(&self) -> usize {
+        self.policies
+            .iter()
+            .map(|p| match p {
+                Policy::RateLimit(_)
+                | Policy::KeyAuth(_)
+                | Policy::Jwt(_)
+                | Policy::BasicAuth(_) => RATE_LIMIT_HEADERS,
+                Policy::Cors(_) => CORS_RESPONSE_HEADERS,
+                Policy::Headers(h) => h.response.set.len() + h.response.add.len(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Whether any limit (route or plan) may be counted, so responses carry `RateLimit-*`.
