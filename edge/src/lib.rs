@@ -5,6 +5,7 @@
 //! its router and implement its `LiveView`); nothing depends on edge.
 
 pub mod access_log;
+pub mod bare;
 pub mod cli;
 pub mod downstream;
 pub mod forwarded;
