@@ -24,9 +24,9 @@ pub trait LiveView: Send + Sync + 'static {
     fn applied(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
-    /// When the API key `key_id` was last used (unix seconds), if it was since the proxy
-    /// started. Kept in memory only.
-    fn key_last_used(&self, _key_id: &str) -> Option<u64> {
+    /// When the API key whose hash is `key_hash` was last used (unix seconds), if it was
+    /// since the proxy started. Kept in memory only.
+    fn key_last_used(&self, _key_hash: &storage::KeyHash) -> Option<u64> {
         None
     }
 }

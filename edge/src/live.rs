@@ -63,8 +63,13 @@ impl LiveView for Live {
         Some(self.shared.freshness.subscribe())
     }
 
-    fn key_last_used(&self, key_id: &str) -> Option<u64> {
-        self.shared.counters.key_usage.last_used(key_id)
+    fn key_last_used(&self, key_hash: &policies::KeyHash) -> Option<u64> {
+        self.shared
+            .snapshot
+            .load()
+            .directory
+            .key(key_hash)?
+            .last_use()
     }
 }
 

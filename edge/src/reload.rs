@@ -92,6 +92,8 @@ pub fn reload_once(store: &storage::Store, shared: &Shared, rt: &tokio::runtime:
         Ok(next) => {
             let next = Arc::new(next);
             shared.snapshot.store(next.clone());
+            // Key uses the old snapshot recorded while this one compiled.
+            next.directory.carry_last_used(&previous.directory);
             shared
                 .metrics
                 .config_revision

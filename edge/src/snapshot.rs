@@ -95,6 +95,9 @@ impl Snapshot {
             counters,
         )
         .map_err(|problems| SnapshotError::Directory { problems })?;
+        if let Some(previous) = previous {
+            directory.carry_last_used(&previous.directory);
+        }
         let mut pools = HashMap::with_capacity(config.upstreams.len());
         for spec in &config.upstreams {
             let carried = previous

@@ -13,7 +13,6 @@ use policies::{
     KeyRecord, Per, PlanSpec, PolicySpec, QuotaPeriod, QuotaSpec, RateLimitSpec, RequestState,
     RequestView, Verdict,
 };
-use sha2::{Digest, Sha256};
 
 fn directory(keys: usize, counters: &Counters) -> Directory {
     let plan = PlanSpec {
@@ -34,7 +33,7 @@ fn directory(keys: usize, counters: &Counters) -> Directory {
         .map(|i| KeyRecord {
             id: format!("k{i}"),
             consumer: "acme".into(),
-            hash: hex::encode(Sha256::digest(format!("tg_key_{i}").as_bytes())),
+            hash: KeyHash::of(format!("tg_key_{i}").as_bytes()),
             prefix: "tg_key".into(),
             label: None,
             created: 0,

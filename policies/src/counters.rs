@@ -1,7 +1,7 @@
-//! State that outlives a config revision: rate-limiter arrival times, quota counts and
-//! when each API key was last used.
+//! State that outlives a config revision: rate-limiter arrival times and quota counts.
+//! (When each API key was last used lives in the compiled keys, see
+//! [`crate::Directory::carry_last_used`].)
 
-use crate::key_usage::KeyUsage;
 use crate::quota::Quotas;
 use crate::rate_limit::LimiterRegistry;
 
@@ -11,7 +11,6 @@ use crate::rate_limit::LimiterRegistry;
 pub struct Counters {
     pub quotas: Quotas,
     pub limiters: LimiterRegistry,
-    pub key_usage: KeyUsage,
 }
 
 impl Counters {

@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::basic_auth::Credential;
@@ -18,9 +20,16 @@ use crate::rate_limit::PlanRate;
 use crate::spec::{ConsumerSpec, CredentialRecord, JwtIssuerSpec, KeyRecord, PlanSpec};
 use crate::verdict::{RateLimitStatus, Rejection};
 
-/// The raw sha256 digest of an API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The raw sha256 digest of an API key: 32 bytes where its hex form takes 64 (and a
+/// separate allocation). Written and read as 64 lowercase hex digits, the form the store
+/// and exports hold ([`KeyRecord::hash`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct KeyHash(pub [u8; 32]);
+
+/// Why a string is not a [`KeyHash`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a hex sha256 (64 lowercase hex digits)")]
+pub struct KeyHashError;
 
 impl KeyHash {
     /// Hashes a presented key.
@@ -28,11 +37,79 @@ impl KeyHash {
         Self(Sha256::digest(key).into())
     }
 
-    /// Parses the hex form stored in [`KeyRecord::hash`].
+    /// Parses the hex form: exactly 64 lowercase hex digits.
     pub fn from_hex(hex_digest: &str) -> Option<Self> {
+        let lowercase = hex_digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         let mut out = [0u8; 32];
-        hex::decode_to_slice(hex_digest, &mut out).ok()?;
-        Some(Self(out))
+        (lowercase && hex::decode_to_slice(hex_digest, &mut out).is_ok()).then_some(Self(out))
+    }
+
+    /// The 64 lowercase hex digits, without allocating.
+    pub fn encode_hex<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (pair, b) in buf.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl std::str::FromStr for KeyHash {
+    type Err = KeyHashError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_hex(s).ok_or(KeyHashError)
+    }
+}
+
+impl std::fmt::Display for KeyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.encode_hex(&mut [0; 64]))
+    }
+}
+
+impl std::fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyHash({self})")
+    }
+}
+
+/// Compares with a hex form (as `storage::hash_key` returns it).
+impl PartialEq<str> for KeyHash {
+    fn eq(&self, other: &str) -> bool {
+        self.encode_hex(&mut [0; 64]) == other
+    }
+}
+
+impl PartialEq<String> for KeyHash {
+    fn eq(&self, other: &String) -> bool {
+        *self == *other.as_str()
+    }
+}
+
+impl Serialize for KeyHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.encode_hex(&mut [0; 64]))
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = KeyHash;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a hex sha256 (64 lowercase hex digits)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KeyHash, E> {
+                KeyHash::from_hex(v).ok_or_else(|| E::custom(KeyHashError))
+            }
+        }
+        deserializer.deserialize_str(Hex)
     }
 }
 
@@ -67,14 +144,25 @@ impl Hasher for DigestHasher {
 }
 
 /// One API key as the request path needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KeyEntry {
     pub consumer: Arc<Consumer>,
     /// Unix seconds; `None`: never expires.
     pub expires: Option<u64>,
     pub revoked: bool,
-    /// When the key was last used (unix seconds), shared with [`crate::Counters`].
-    pub last_used: Arc<std::sync::atomic::AtomicU64>,
+    /// When the key was last used (unix seconds; 0: not since the process started),
+    /// written by [`crate::key_usage::touch`]. Held here rather than in a table by key id,
+    /// which would cost as much again per key; [`Directory::carry_last_used`] hands it on
+    /// from one revision's directory to the next.
+    pub last_used: AtomicU64,
+}
+
+impl KeyEntry {
+    /// When the key was last used (unix seconds), if it was since the process started.
+    pub fn last_use(&self) -> Option<u64> {
+        let secs = self.last_used.load(Ordering::Relaxed);
+        (secs != 0).then_some(secs)
+    }
 }
 
 /// A consumer with its groups and its compiled plan.
@@ -150,6 +238,10 @@ impl Directory {
         let mut p = Problems::new();
         let plans: HashMap<&str, &PlanSpec> = plans.iter().map(|pl| (pl.id.as_str(), pl)).collect();
         let mut dir = Self::empty();
+        // Sized up front: growing would rehash into a table twice the size while the old
+        // one still lives (9 MB for 100,000 keys).
+        dir.keys.reserve(keys.len());
+        dir.consumers.reserve(consumers.len());
         for c in consumers {
             let path = format!("consumers[{}]", c.id);
             p.extend_under(&path, c.validate());
@@ -184,10 +276,7 @@ impl Directory {
         }
         for k in keys {
             let path = format!("keys[{}]", k.id);
-            let Some(hash) = KeyHash::from_hex(&k.hash) else {
-                p.push(format!("{path}.hash"), "must be 64 hex digits (sha256)");
-                continue;
-            };
+            let hash = k.hash;
             let Some(consumer) = dir.consumers.get(&k.consumer) else {
                 p.push(
                     format!("{path}.consumer"),
@@ -199,7 +288,7 @@ impl Directory {
                 consumer: Arc::clone(consumer),
                 expires: k.expires,
                 revoked: k.revoked,
-                last_used: counters.key_usage.slot(&k.id),
+                last_used: AtomicU64::new(0),
             };
             if dir.keys.insert(hash, entry).is_some() {
                 p.push(format!("{path}.hash"), "duplicate key hash");
@@ -236,9 +325,6 @@ impl Directory {
             }
         }
         if p.is_empty() {
-            // Deleted keys' last-use times go with them.
-            let ids: std::collections::HashSet<&str> = keys.iter().map(|k| k.id.as_str()).collect();
-            counters.key_usage.retain(|id| ids.contains(id));
             Ok(dir)
         } else {
             Err(p.into_vec())
@@ -248,6 +334,21 @@ impl Directory {
     /// The key whose sha256 digest is `hash`.
     pub fn key(&self, hash: &KeyHash) -> Option<&KeyEntry> {
         self.keys.get(hash)
+    }
+
+    /// Takes over the last-use times of `previous`, the directory this one replaces, for
+    /// the keys both hold (keeping the later time of the two; deleted keys' times go with
+    /// `previous`). Call it before swapping this one in, and once more after, for the uses
+    /// `previous` recorded in between. Cost: one probe per key used since the start.
+    pub fn carry_last_used(&self, previous: &Directory) {
+        for (hash, old) in &previous.keys {
+            let secs = old.last_used.load(Ordering::Relaxed);
+            if secs != 0 {
+                if let Some(new) = self.keys.get(hash) {
+                    new.last_used.fetch_max(secs, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     pub fn consumer(&self, id: &str) -> Option<&Arc<Consumer>> {
@@ -285,7 +386,7 @@ mod tests {
         KeyRecord {
             id: id.into(),
             consumer: consumer.into(),
-            hash: hex::encode(Sha256::digest(raw.as_bytes())),
+            hash: KeyHash::of(raw.as_bytes()),
             prefix: raw.chars().take(7).collect(),
             label: None,
             created: 0,
@@ -312,14 +413,113 @@ mod tests {
         assert!(dir.key(&KeyHash::of(b"tg_other")).is_none());
     }
 
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn key_hash_reads_and_writes_lowercase_hex_only() {
+        let hash = KeyHash::of(b"abc");
+        assert_eq!(hash.to_string(), ABC);
+        assert_eq!(hash, *ABC);
+        assert_eq!(ABC.parse::<KeyHash>(), Ok(hash));
+        assert_eq!(
+            serde_json::to_string(&hash).expect("serializes"),
+            format!("\"{ABC}\"")
+        );
+        let back: KeyHash = serde_json::from_str(&format!("\"{ABC}\"")).expect("parses");
+        assert_eq!(back, hash);
+        for bad in [&ABC.to_uppercase(), &ABC[..62], "zz", ""] {
+            assert_eq!(bad.parse::<KeyHash>(), Err(KeyHashError), "{bad:?}");
+            let err = serde_json::from_str::<KeyHash>(&format!("\"{bad}\"")).expect_err(bad);
+            assert!(err.to_string().contains("hex sha256"), "{err}");
+        }
+        assert!(serde_json::from_str::<KeyHash>("42").is_err());
+    }
+
+    #[test]
+    fn key_record_keeps_its_stored_form() {
+        let mut record = key("k1", "acme", "abc");
+        record.expires = Some(1_900_000_000);
+        let json = serde_json::to_value(&record).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "k1", "consumer": "acme", "hash": ABC, "prefix": "abc",
+                               "created": 0, "expires": 1_900_000_000u64, "revoked": false})
+        );
+        let back: KeyRecord = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, record);
+        let yaml = serde_yaml::to_string(&record).expect("serializes");
+        assert!(yaml.contains(&format!("hash: {ABC}")), "{yaml}");
+        assert_eq!(
+            serde_yaml::from_str::<KeyRecord>(&yaml).expect("parses"),
+            record
+        );
+    }
+
+    #[test]
+    fn compiles_revocation_and_expiry() {
+        let mut revoked = key("k1", "acme", "tg_revoked");
+        revoked.revoked = true;
+        let mut expiring = key("k2", "acme", "tg_expiring");
+        expiring.expires = Some(1_900_000_000);
+        let dir = Directory::compile(
+            &[consumer("acme", None)],
+            &[],
+            &[revoked, expiring],
+            &[],
+            &[],
+            &Counters::default(),
+        )
+        .expect("valid");
+        let revoked = dir.key(&KeyHash::of(b"tg_revoked")).expect("indexed");
+        assert!(revoked.revoked);
+        assert_eq!(revoked.expires, None);
+        let expiring = dir.key(&KeyHash::of(b"tg_expiring")).expect("indexed");
+        assert!(!expiring.revoked);
+        assert_eq!(expiring.expires, Some(1_900_000_000));
+        assert_eq!(dir.key_count(), 2);
+    }
+
+    #[test]
+    fn last_use_carries_over_to_the_next_revision_but_never_back() {
+        let counters = Counters::default();
+        let compile = |keys: &[KeyRecord]| {
+            Directory::compile(&[consumer("acme", None)], &[], keys, &[], &[], &counters)
+                .expect("valid")
+        };
+        let (kept, gone, new) = (b"tg_kept", b"tg_gone", b"tg_new1");
+        let first = compile(&[key("k1", "acme", "tg_kept"), key("k2", "acme", "tg_gone")]);
+        let used =
+            |dir: &Directory, raw: &[u8]| dir.key(&KeyHash::of(raw)).expect("indexed").last_use();
+        let touch = |dir: &Directory, raw: &[u8], at| {
+            crate::key_usage::touch(&dir.key(&KeyHash::of(raw)).expect("indexed").last_used, at)
+        };
+        touch(&first, kept, 100);
+        touch(&first, gone, 100);
+        let second = compile(&[key("k1", "acme", "tg_kept"), key("k3", "acme", "tg_new1")]);
+        assert_eq!(used(&second, kept), None, "compiled fresh");
+        second.carry_last_used(&first);
+        assert_eq!(used(&second, kept), Some(100));
+        assert_eq!(used(&second, new), None);
+        assert!(second.key(&KeyHash::of(gone)).is_none());
+        // A use the old directory saw after the first carry, then a later one on the new.
+        touch(&first, kept, 200);
+        second.carry_last_used(&first);
+        assert_eq!(used(&second, kept), Some(200));
+        touch(&second, kept, 300);
+        second.carry_last_used(&first);
+        assert_eq!(used(&second, kept), Some(300));
+    }
+
     #[test]
     fn reports_every_dangling_reference() {
-        let mut bad = key("k2", "acme", "x");
-        bad.hash = "zz".into();
         let problems = Directory::compile(
             &[consumer("acme", Some("gold"))],
             &[],
-            &[key("k1", "ghost", "tg_secret"), bad],
+            &[
+                key("k1", "ghost", "tg_secret"),
+                key("k2", "acme", "tg_dup"),
+                key("k3", "acme", "tg_dup"),
+            ],
             &[],
             &[],
             &Counters::default(),
@@ -328,7 +528,7 @@ mod tests {
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["consumers[acme].plan", "keys[k1].consumer", "keys[k2].hash"]
+            ["consumers[acme].plan", "keys[k1].consumer", "keys[k3].hash"]
         );
     }
 

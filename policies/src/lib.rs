@@ -48,7 +48,6 @@ pub use headers::{HeaderEdits, Headers};
 pub use ip_filter::IpFilter;
 pub use jwt::{JwtAuth, JwtIssuer};
 pub use key_auth::KeyAuth;
-pub use key_usage::KeyUsage;
 pub use problem::{is_valid_id, Problem, Problems};
 pub use quota::{Quota, Quotas, Usage, UsageRecord};
 pub use rate_limit::{KeyedLimiter, LimitBy, LimiterRegistry, PlanRate, RateLimit};

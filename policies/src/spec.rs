@@ -396,14 +396,15 @@ impl ConsumerSpec {
     }
 }
 
-/// A stored API key. The key itself is never stored: `hash` is hex sha256 of it.
+/// A stored API key. The key itself is never stored: `hash` is its sha256, held as 32 bytes
+/// and written as 64 lowercase hex digits (anything else does not parse).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRecord {
     pub id: String,
     pub consumer: String,
-    /// Hex sha256 of the key.
-    pub hash: String,
+    /// The sha256 of the key (hex on the wire and in the store).
+    pub hash: crate::directory::KeyHash,
     /// The first characters of the key, to tell keys apart (`tg_ab12`).
     pub prefix: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use sha2::{Digest, Sha256};
 
 use crate::request::RequestView;
 use crate::spec::{ConsumerSpec, KeyRecord};
@@ -57,7 +56,7 @@ pub fn key(id: &str, consumer: &str, raw: &str) -> KeyRecord {
     KeyRecord {
         id: id.into(),
         consumer: consumer.into(),
-        hash: hex::encode(Sha256::digest(raw.as_bytes())),
+        hash: crate::KeyHash::of(raw.as_bytes()),
         prefix: raw.chars().take(7).collect(),
         label: None,
         created: 0,

@@ -108,7 +108,12 @@ fn upsert(config: &mut Config, object: Object) {
         let list = T::list_mut(config);
         match list.iter_mut().find(|o| o.id() == item.id()) {
             Some(slot) => *slot = item,
-            None => list.push(item),
+            None => {
+                // The list was cloned to its length: a plain push would double it (100,000
+                // keys and one more would hold room for 200,000 until the next change).
+                list.reserve_exact(1);
+                list.push(item);
+            }
         }
     }
     match object {

@@ -2,8 +2,8 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use policies::KeyHash;
 use rand::distributions::{Alphanumeric, DistString};
-use sha2::{Digest, Sha256};
 
 /// What every API key starts with.
 pub const KEY_PREFIX: &str = "tg_";
@@ -12,20 +12,21 @@ pub const KEY_RANDOM_CHARS: usize = 32;
 /// Characters of a key kept to tell keys apart (`tg_ab12`).
 pub const KEY_SHOWN_CHARS: usize = 7;
 
-/// A new API key: `(plaintext, hex sha256 of it, prefix)`. The plaintext is `tg_` and 32
+/// A new API key: `(plaintext, sha256 of it, prefix)`. The plaintext is `tg_` and 32
 /// random base62 characters from the OS-seeded thread RNG; show it once and store only the
 /// hash and the prefix (its first 7 characters).
-pub fn new_api_key() -> (String, String, String) {
+pub fn new_api_key() -> (String, KeyHash, String) {
     let random = Alphanumeric.sample_string(&mut rand::thread_rng(), KEY_RANDOM_CHARS);
     let key = format!("{KEY_PREFIX}{random}");
-    let hash = hash_key(&key);
+    let hash = KeyHash::of(key.as_bytes());
     let prefix = key.chars().take(KEY_SHOWN_CHARS).collect();
     (key, hash, prefix)
 }
 
-/// Lowercase hex sha256 of `key`: what the `keys` tree is keyed by.
+/// Lowercase hex sha256 of `key`: what the `keys` tree is keyed by (the text form of
+/// [`KeyHash::of`]).
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    KeyHash::of(key.as_bytes()).to_string()
 }
 
 /// A password could not be hashed.
@@ -64,11 +65,6 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
-/// Whether `hash` looks like what [`hash_key`] returns: 64 lowercase hex digits.
-pub(crate) fn is_key_hash(hash: &str) -> bool {
-    hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,17 +76,15 @@ mod tests {
         assert_eq!(key.len(), 3 + KEY_RANDOM_CHARS);
         assert!(key[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_eq!(hash, hash_key(&key));
-        assert!(is_key_hash(&hash));
         assert_eq!(prefix, key[..7]);
         assert_ne!(new_api_key().0, key);
     }
 
     #[test]
     fn hash_key_is_hex_sha256() {
-        assert_eq!(
-            hash_key("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(hash_key("abc"), ABC);
+        assert_eq!(KeyHash::of(b"abc"), *ABC);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use policies::spec::{
     ConsumerSpec, CredentialRecord, JwtIssuerSpec, KeyRecord, PlanSpec, PolicySpec,
 };
+pub use policies::KeyHash;
 
 /// A named pool of backend targets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -20,6 +20,12 @@ use crate::{Change, Kind, StoreError};
 /// The on-disk layout this build writes. A store with a newer schema is refused; an older
 /// one is migrated by [`migrate`] when opened.
 pub const SCHEMA_VERSION: u64 = 1;
+
+/// What sled may keep of its pages in memory. Nothing on the request path reads sled (the
+/// config lives in memory as [`Config`]; quota counts are written, not read), so the cache
+/// only speeds up admin writes and start-up reads, which get by with little: sled's default
+/// (1 GiB) kept every page ever read or written, 70 MB of a 100,000-key store.
+pub const CACHE_CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
 
 const REVISION: &[u8] = b"revision";
 const SCHEMA: &[u8] = b"schema";
@@ -51,34 +57,19 @@ impl Store {
     /// [`SCHEMA_VERSION`] or a record does not decode; `Err(Db)` when sled fails (another
     /// process holding the directory, for one).
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
-        let db = sled::open(dir)?;
+        let dir = dir.as_ref();
+        // sled keeps every page it reads until its cache has seen thousands of accesses per
+        // shard, whatever the capacity: reading the whole config would leave all of it
+        // (70 MB for 100,000 keys) resident in sled beside the `Config` that holds it. So
+        // the config is read through a handle that is closed before the store's own opens.
+        let (revision, config) = trees::read_config(|| {
+            let db = open_db(dir)?;
+            let trees = Trees::open(&db)?;
+            let revision = check_schema(&db, &trees)?;
+            Ok((db, trees, revision))
+        })?;
+        let db = reopen_db(dir)?;
         let trees = Trees::open(&db)?;
-        let revision = match trees.meta.get(REVISION)? {
-            Some(v) => decode_u64("revision", &v)?,
-            None => 0,
-        };
-        match trees.meta.get(SCHEMA)? {
-            Some(v) => {
-                let schema = decode_u64("schema", &v)?;
-                if schema > SCHEMA_VERSION {
-                    return Err(StoreError::Corrupt(format!(
-                        "schema version {schema} was written by a newer tollgate; this one \
-                         reads up to {SCHEMA_VERSION}: upgrade tollgate"
-                    )));
-                }
-                if schema < SCHEMA_VERSION {
-                    migrate(&db, &trees, schema)?;
-                }
-            }
-            // Data without a schema mark predates schema 1.
-            None if revision > 0 => migrate(&db, &trees, 0)?,
-            None => {
-                trees.meta.insert(SCHEMA, &encode_u64(SCHEMA_VERSION))?;
-                trees.meta.insert(REVISION, &encode_u64(0))?;
-                db.flush()?;
-            }
-        }
-        let config = trees::load_config(&trees)?;
         let (notify, _) = watch::channel(revision);
         Ok(Store {
             inner: Arc::new(Inner {
@@ -249,6 +240,66 @@ fn object_prefix(config: &Config, kind: Kind, id: &str) -> String {
         Kind::Credential => index::<CredentialRecord>(config, id),
     };
     prefix(kind.plural(), id, i)
+}
+
+/// Opens sled in `dir` with a [`CACHE_CAPACITY_BYTES`] cache.
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new()
+        .path(dir)
+        .cache_capacity(CACHE_CAPACITY_BYTES)
+        .open()?)
+}
+
+/// How long [`reopen_db`] waits for sled to let go of the directory.
+const REOPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens sled in `dir` just after a handle on it was dropped. sled's background writer
+/// threads hold the lock file for a moment after the last handle goes (a write they
+/// finished may still be unwinding), so a lock refusal is retried for [`REOPEN_TIMEOUT`].
+fn reopen_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + REOPEN_TIMEOUT;
+    loop {
+        match open_db(dir) {
+            Err(StoreError::Db(sled::Error::Io(e)))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Reads the revision, and checks the schema version: marks a new store, migrates an
+/// older one, refuses a newer one.
+fn check_schema(db: &sled::Db, trees: &Trees) -> Result<u64, StoreError> {
+    let revision = match trees.meta.get(REVISION)? {
+        Some(v) => decode_u64("revision", &v)?,
+        None => 0,
+    };
+    match trees.meta.get(SCHEMA)? {
+        Some(v) => {
+            let schema = decode_u64("schema", &v)?;
+            if schema > SCHEMA_VERSION {
+                return Err(StoreError::Corrupt(format!(
+                    "schema version {schema} was written by a newer tollgate; this one \
+                     reads up to {SCHEMA_VERSION}: upgrade tollgate"
+                )));
+            }
+            if schema < SCHEMA_VERSION {
+                migrate(db, trees, schema)?;
+            }
+        }
+        // Data without a schema mark predates schema 1.
+        None if revision > 0 => migrate(db, trees, 0)?,
+        None => {
+            trees.meta.insert(SCHEMA, &encode_u64(SCHEMA_VERSION))?;
+            trees.meta.insert(REVISION, &encode_u64(0))?;
+            db.flush()?;
+        }
+    }
+    Ok(revision)
 }
 
 /// Upgrades the stored data from schema `from` to [`SCHEMA_VERSION`], flushed.

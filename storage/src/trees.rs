@@ -2,7 +2,9 @@
 //! hash, credentials by username), values as JSON; plus the `meta`, `audit`, `usage`,
 //! `admins` and `sessions` trees.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -51,9 +53,9 @@ pub(crate) trait Entity: Serialize + DeserializeOwned + Clone + PartialEq {
     const KIND: Kind;
     /// The id it is known by (a credential's username).
     fn id(&self) -> &str;
-    /// The key of its tree entry: the id, except a key's hash.
-    fn tree_key(&self) -> &str {
-        self.id()
+    /// The key of its tree entry: the id, except a key's hash (in hex).
+    fn tree_key(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.id())
     }
     fn list(config: &Config) -> &Vec<Self>;
     fn list_mut(config: &mut Config) -> &mut Vec<Self>;
@@ -66,8 +68,8 @@ macro_rules! entity {
             fn id(&self) -> &str {
                 &self.$id
             }
-            $(fn tree_key(&self) -> &str {
-                &self.$key
+            $(fn tree_key(&self) -> Cow<'_, str> {
+                Cow::Owned(self.$key.to_string())
             })?
             fn list(config: &Config) -> &Vec<Self> {
                 &config.$field
@@ -88,10 +90,13 @@ entity!(CertificateSpec, Certificate, certificates, id);
 entity!(KeyRecord, Key, keys, id, hash);
 entity!(CredentialRecord, Credential, credentials, username);
 
-/// Sorts every list by id, so that equal configs compare and export equally.
+/// Sorts every list by id, so that equal configs compare and export equally, and drops
+/// their spare capacity (the config is kept in memory until the next change).
 pub(crate) fn sort(config: &mut Config) {
     fn by_id<T: Entity>(config: &mut Config) {
-        T::list_mut(config).sort_by(|a, b| a.id().cmp(b.id()));
+        let list = T::list_mut(config);
+        list.sort_by(|a, b| a.id().cmp(b.id()));
+        list.shrink_to_fit();
     }
     by_id::<UpstreamSpec>(config);
     by_id::<RouteSpec>(config);
@@ -103,59 +108,160 @@ pub(crate) fn sort(config: &mut Config) {
     by_id::<CredentialRecord>(config);
 }
 
-/// Reads the whole config from its trees, sorted.
-pub(crate) fn load_config(trees: &Trees) -> Result<Config, StoreError> {
-    fn load<T: Entity>(trees: &Trees, config: &mut Config) -> Result<(), StoreError> {
-        let list = T::list_mut(config);
-        for entry in trees.of(T::KIND).iter() {
-            let (key, value) = entry?;
-            let item = serde_json::from_slice::<T>(&value).map_err(|e| {
-                StoreError::Corrupt(format!(
-                    "{} entry {}: {e}",
-                    T::KIND.plural(),
-                    String::from_utf8_lossy(&key)
-                ))
-            })?;
-            list.push(item);
-        }
+/// Opens a database with `open` and reads the whole config from its trees, sorted; the
+/// database is closed again before this returns. Returns what `open` returned beside the
+/// database, and the config.
+///
+/// The database lives on a thread of its own, which reads sled's pages and, once the
+/// records are parsed here, drops them: the pages are allocated and freed by one thread,
+/// away from the config's many small allocations, so their memory is free whole when that
+/// thread ends instead of in fragments around the config that stay resident (more than
+/// 10 MB with 100,000 keys). See [`crate::Store::open`] for why the handle is closed.
+pub(crate) fn read_config<R: Send>(
+    open: impl FnOnce() -> Result<(sled::Db, Trees, R), StoreError> + Send,
+) -> Result<(R, Config), StoreError> {
+    /// The reader's messages: how many entries each tree holds, then every entry.
+    enum Read {
+        Counts(Vec<usize>),
+        Entry(Kind, sled::IVec, sled::IVec),
+    }
+    fn push<T: Entity>(config: &mut Config, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let item = serde_json::from_slice::<T>(value).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "{} entry {}: {e}",
+                T::KIND.plural(),
+                String::from_utf8_lossy(key)
+            ))
+        })?;
+        T::list_mut(config).push(item);
         Ok(())
     }
-    let mut config = Config::default();
-    load::<UpstreamSpec>(trees, &mut config)?;
-    load::<RouteSpec>(trees, &mut config)?;
-    load::<ConsumerSpec>(trees, &mut config)?;
-    load::<PlanSpec>(trees, &mut config)?;
-    load::<JwtIssuerSpec>(trees, &mut config)?;
-    load::<CertificateSpec>(trees, &mut config)?;
-    load::<KeyRecord>(trees, &mut config)?;
-    load::<CredentialRecord>(trees, &mut config)?;
-    sort(&mut config);
-    Ok(config)
+    fn reserve<T: Entity>(config: &mut Config, n: usize) {
+        T::list_mut(config).reserve_exact(n);
+    }
+    fn send(trees: &Trees, tx: &SyncSender<Result<Read, sled::Error>>) {
+        // Counting first (a scan of the pages the read needs anyway) spares growing each
+        // list by doubling and then copying it to its length.
+        let counts = Kind::ALL.iter().map(|k| trees.of(*k).len()).collect();
+        if tx.send(Ok(Read::Counts(counts))).is_err() {
+            return;
+        }
+        for kind in Kind::ALL {
+            for entry in trees.of(kind).iter() {
+                let read = entry.map(|(key, value)| Read::Entry(kind, key, value));
+                // A closed channel: the parser stopped at an error.
+                if tx.send(read).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    fn parse(rx: Receiver<Result<Read, sled::Error>>) -> Result<Config, StoreError> {
+        let mut config = Config::default();
+        for read in rx {
+            match read? {
+                Read::Counts(counts) => {
+                    for (kind, n) in Kind::ALL.into_iter().zip(counts) {
+                        let c = &mut config;
+                        match kind {
+                            Kind::Upstream => reserve::<UpstreamSpec>(c, n),
+                            Kind::Route => reserve::<RouteSpec>(c, n),
+                            Kind::Consumer => reserve::<ConsumerSpec>(c, n),
+                            Kind::Plan => reserve::<PlanSpec>(c, n),
+                            Kind::JwtIssuer => reserve::<JwtIssuerSpec>(c, n),
+                            Kind::Certificate => reserve::<CertificateSpec>(c, n),
+                            Kind::Key => reserve::<KeyRecord>(c, n),
+                            Kind::Credential => reserve::<CredentialRecord>(c, n),
+                        }
+                    }
+                }
+                Read::Entry(kind, key, value) => {
+                    let c = &mut config;
+                    match kind {
+                        Kind::Upstream => push::<UpstreamSpec>(c, &key, &value)?,
+                        Kind::Route => push::<RouteSpec>(c, &key, &value)?,
+                        Kind::Consumer => push::<ConsumerSpec>(c, &key, &value)?,
+                        Kind::Plan => push::<PlanSpec>(c, &key, &value)?,
+                        Kind::JwtIssuer => push::<JwtIssuerSpec>(c, &key, &value)?,
+                        Kind::Certificate => push::<CertificateSpec>(c, &key, &value)?,
+                        Kind::Key => push::<KeyRecord>(c, &key, &value)?,
+                        Kind::Credential => push::<CredentialRecord>(c, &key, &value)?,
+                    }
+                }
+            }
+        }
+        sort(&mut config);
+        Ok(config)
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(1024);
+        let (parsed_tx, parsed_rx) = channel::<()>();
+        let reader = scope.spawn(move || {
+            let (db, trees, extra) = open()?;
+            send(&trees, &tx);
+            drop(tx);
+            // The pages go only once the parser holds none of them (its values point into
+            // them): it hangs up when done.
+            let _ = parsed_rx.recv();
+            drop(trees);
+            drop(db);
+            Ok::<R, StoreError>(extra)
+        });
+        let config = parse(rx);
+        drop(parsed_tx);
+        let extra = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok((extra, config?))
+    })
 }
 
 /// One write of a transaction: `(tree index in Trees::config, key, value or removal)`.
 pub(crate) type Write = (usize, Vec<u8>, Option<Vec<u8>>);
 
-/// The tree writes that turn `old` into `new` (only entries that differ).
+/// The tree writes that turn `old` into `new` (only entries that differ), removals first.
+/// Both configs are sorted by id, as every config the store holds is ([`sort`]): one walk
+/// over each list pairs the objects up, with no index built (a list may hold 100,000 keys).
 pub(crate) fn diff(old: &Config, new: &Config) -> Result<Vec<Write>, StoreError> {
     fn kind<T: Entity>(old: &Config, new: &Config, out: &mut Vec<Write>) -> Result<(), StoreError> {
         let (before, after) = (T::list(old), T::list(new));
-        if before == after {
-            return Ok(());
-        }
-        let before: BTreeMap<&str, &T> = before.iter().map(|o| (o.tree_key(), o)).collect();
-        let after: BTreeMap<&str, &T> = after.iter().map(|o| (o.tree_key(), o)).collect();
         let tree = T::KIND as usize;
-        for (key, item) in &after {
-            if before.get(key) != Some(item) {
-                let value = serde_json::to_vec(item).map_err(|e| {
-                    StoreError::Corrupt(format!("cannot encode {} {key}: {e}", T::KIND))
-                })?;
-                out.push((tree, key.as_bytes().to_vec(), Some(value)));
+        let mut removed = Vec::new();
+        let mut written = Vec::new();
+        let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
+        loop {
+            let order = match (b.peek(), a.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(old), Some(new)) => old.id().cmp(new.id()),
+            };
+            match order {
+                Ordering::Less => removed.extend(b.next().map(Entity::tree_key)),
+                Ordering::Greater => written.extend(a.next()),
+                Ordering::Equal => {
+                    if let (Some(old), Some(new)) = (b.next(), a.next()) {
+                        if old != new {
+                            // A key whose hash changed leaves its old entry behind.
+                            if old.tree_key() != new.tree_key() {
+                                removed.push(old.tree_key());
+                            }
+                            written.push(new);
+                        }
+                    }
+                }
             }
         }
-        for key in before.keys().filter(|k| !after.contains_key(*k)) {
+        // Removals first: a hash that moves from a deleted key to a new one stays written.
+        for key in removed {
             out.push((tree, key.as_bytes().to_vec(), None));
+        }
+        for item in written {
+            let key = item.tree_key();
+            let value = serde_json::to_vec(item).map_err(|e| {
+                StoreError::Corrupt(format!("cannot encode {} {key}: {e}", T::KIND))
+            })?;
+            out.push((tree, key.as_bytes().to_vec(), Some(value)));
         }
         Ok(())
     }

@@ -85,7 +85,7 @@ pub(crate) async fn list(
         .iter()
         .filter(|k| k.consumer == consumer)
         .map(|k| {
-            let listed = ListedKey::new(k, state.live().key_last_used(&k.id));
+            let listed = ListedKey::new(k, state.live().key_last_used(&k.hash));
             serde_json::to_value(listed).map_err(ApiError::internal)
         })
         .collect::<Result<_, _>>()

@@ -126,7 +126,7 @@ fn key_table(keys: &[&KeyRecord], ctx: &Ctx, live: &dyn crate::LiveView) -> AnyV
                     <td><a href=consumer>{k.consumer.clone()}</a></td>
                     <td>{format_time(k.created)}</td>
                     <td>{k.expires.map_or_else(|| "never".to_owned(), format_time)}</td>
-                    <td>{live.key_last_used(&k.id).map_or_else(|| "—".to_owned(), format_time)}</td>
+                    <td>{live.key_last_used(&k.hash).map_or_else(|| "—".to_owned(), format_time)}</td>
                     <td><span class=class>{state}</span></td>
                     <td class="row-actions">
                         {revoke}

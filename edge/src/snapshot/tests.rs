@@ -133,7 +133,7 @@ fn fails_on_a_key_of_an_unknown_consumer() {
     c.keys = vec![policies::KeyRecord {
         id: "k1".into(),
         consumer: "ghost".into(),
-        hash: "00".repeat(32),
+        hash: policies::KeyHash([0; 32]),
         prefix: "tg_0000".into(),
         label: None,
         created: 0,

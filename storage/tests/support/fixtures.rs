@@ -88,7 +88,7 @@ pub fn key(id: &str, consumer: &str) -> KeyRecord {
     KeyRecord {
         id: id.to_owned(),
         consumer: consumer.to_owned(),
-        hash: hash_key(&format!("tg_secret_{id}")),
+        hash: KeyHash::of(format!("tg_secret_{id}").as_bytes()),
         prefix: "tg_secr".to_owned(),
         label: None,
         created: 1_700_000_000,

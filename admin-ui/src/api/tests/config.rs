@@ -43,7 +43,7 @@ async fn exports_json_and_yaml_that_replace_back_to_the_same_config() {
     assert_eq!(exported.json["routes"][0]["id"], "orders-v1");
     assert_eq!(
         exported.json["keys"][0]["hash"],
-        before.keys[0].hash.as_str()
+        before.keys[0].hash.to_string()
     );
     assert!(
         exported.json["certificates"][0].get("key").is_none(),
