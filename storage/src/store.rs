@@ -57,18 +57,40 @@ impl Store {
     /// [`SCHEMA_VERSION`] or a record does not decode; `Err(Db)` when sled fails (another
     /// process holding the directory, for one).
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_reading_apart_above(dir, READ_APART_BYTES)
+    }
+
+    /// [`Store::open`], reading the config through a handle of its own when the store takes
+    /// at least `bytes` on disk (tests use it to take either way).
+    #[doc(hidden)]
+    pub fn open_reading_apart_above(
+        dir: impl AsRef<Path>,
+        bytes: u64,
+    ) -> Result<Store, StoreError> {
         let dir = dir.as_ref();
         // sled keeps every page it reads until its cache has seen thousands of accesses per
         // shard, whatever the capacity: reading the whole config would leave all of it
-        // (70 MB for 100,000 keys) resident in sled beside the `Config` that holds it. So
-        // the config is read through a handle that is closed before the store's own opens.
-        let (revision, config) = trees::read_config(|| {
+        // (70 MB for 100,000 keys) resident in sled beside the `Config` that holds it. So a
+        // large store is read through a handle that is closed before the store's own opens.
+        // A small one is read through the store's own handle: what sled keeps of it is
+        // small, and a second open of sled costs more resident memory (5 MB) than it saves.
+        let (db, revision, config) = if disk_size(dir) < bytes {
             let db = open_db(dir)?;
-            let trees = Trees::open(&db)?;
-            let revision = check_schema(&db, &trees)?;
-            Ok((db, trees, revision))
-        })?;
-        let db = reopen_db(dir)?;
+            let (revision, config) = trees::read_config(|| {
+                let trees = Trees::open(&db)?;
+                let revision = check_schema(&db, &trees)?;
+                Ok((db.clone(), trees, revision))
+            })?;
+            (db, revision, config)
+        } else {
+            let (revision, config) = trees::read_config(|| {
+                let db = open_db(dir)?;
+                let trees = Trees::open(&db)?;
+                let revision = check_schema(&db, &trees)?;
+                Ok((db, trees, revision))
+            })?;
+            (reopen_db(dir)?, revision, config)
+        };
         let trees = Trees::open(&db)?;
         let (notify, _) = watch::channel(revision);
         Ok(Store {
@@ -248,6 +270,26 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
         .path(dir)
         .cache_capacity(CACHE_CAPACITY_BYTES)
         .open()?)
+}
+
+/// Stores at least this large on disk are read through a handle of their own (see
+/// [`Store::open`]).
+const READ_APART_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Bytes of the files in `dir` and its subdirectories (sled's log, snapshots and blobs);
+/// 0 for a new store.
+fn disk_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// How long [`reopen_db`] waits for sled to let go of the directory.

@@ -19,23 +19,29 @@ fn with_keys(n: usize) -> Config {
 
 #[test]
 fn reopened_store_reads_every_key_back() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir);
-    let imported = with_keys(3000);
-    apply(
-        &store,
-        Change::Import {
-            config: imported.clone(),
-            replace: false,
-        },
-    );
-    drop(store);
-    let store = open(&dir);
-    assert_eq!(store.config().keys, imported.keys);
-    // The reopened store writes as well as it reads.
-    create(&store, Object::Key(key("k99999", "acme")));
-    drop(store);
-    assert_eq!(open(&dir).config().keys.len(), 3001);
+    // A small store is read through the store's own sled handle, a large one through a
+    // handle of its own: both ways read everything back and keep writing.
+    for read_apart_above in [u64::MAX, 0] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reopen =
+            || Store::open_reading_apart_above(dir.path(), read_apart_above).expect("store opens");
+        let store = reopen();
+        let imported = with_keys(3000);
+        apply(
+            &store,
+            Change::Import {
+                config: imported.clone(),
+                replace: false,
+            },
+        );
+        drop(store);
+        let store = reopen();
+        assert_eq!(store.config().keys, imported.keys);
+        // The reopened store writes as well as it reads.
+        create(&store, Object::Key(key("k99999", "acme")));
+        drop(store);
+        assert_eq!(reopen().config().keys.len(), 3001);
+    }
 }
 
 #[test]
