@@ -240,6 +240,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("tollgate: ready: proxy http://{listen} admin http://{admin_addr} metrics http://{metrics_addr}/metrics");
     });
 
+    // basic_auth's argon2 checks leave the proxy thread's other connections running
+    // (Pingora's proxy runtime is tokio's multi-threaded one), one per core at most.
+    policies::basic_auth::configure_slow_checks(
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |check| tokio::task::block_in_place(check),
+    );
     let conf = ServerConf {
         threads: args.worker_threads(),
         grace_period_seconds: Some(0),

@@ -88,6 +88,14 @@ impl RejectionCounters {
             // An identified consumer's plan: its rate limit and its quota.
             pairs.extend([("rate_limit", 429), ("quota", 429)]);
         }
+        if chain
+            .policies()
+            .iter()
+            .any(|p| matches!(p, Policy::BasicAuth(_)))
+        {
+            // Too many argon2 checks at once (see `policies::basic_auth`).
+            pairs.push(("basic_auth", 503));
+        }
         pairs.sort_unstable();
         pairs.dedup();
         RejectionCounters {

@@ -1,7 +1,16 @@
 //! `basic_auth`: `Authorization: Basic` checked against the consumer's argon2 hash. Argon2
 //! is slow by design, so a successful password's sha256 is remembered per credential for
 //! the config revision: a repeated request costs one sha256.
+//!
+//! A password that must go through argon2 (tens of milliseconds) would stall every other
+//! request of the proxy thread it runs on, and a flood of wrong passwords would stall them
+//! all. So the edge hands the check to a runner that may block ([`configure_slow_checks`]:
+//! tokio's `block_in_place`, which moves the thread's other connections on), and at most
+//! as many checks as there are cores run at once: more are refused at once (503 with
+//! `Retry-After`) rather than queued, so wrong passwords cost at most those cores, and the
+//! memory of that many argon2 runs.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::OnceLock;
 
@@ -51,22 +60,94 @@ impl Credential {
         }
     }
 
-    /// Whether `password` is this credential's. Slow (argon2) the first time, one sha256 after.
-    pub fn verify(&self, password: &[u8]) -> bool {
+    /// Whether `password` is this credential's. Slow (argon2, through the process's
+    /// [`SlowChecks`]) the first time, one sha256 after. `None`: too many slow checks are
+    /// running; try again later.
+    pub fn verify(&self, password: &[u8]) -> Option<bool> {
+        self.verify_with(password, slow_checks())
+    }
+
+    pub(crate) fn verify_with(&self, password: &[u8], slow: &SlowChecks) -> Option<bool> {
         let digest: [u8; 32] = Sha256::digest(password).into();
         if let Some(known) = self.verified.get() {
             if constant_time_eq(known, &digest) {
-                return true;
+                return Some(true);
             }
         }
-        let ok = PasswordHash::new(&self.phc)
-            .is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok());
+        let ok = slow.run(|| {
+            PasswordHash::new(&self.phc)
+                .is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok())
+        })?;
         if ok {
             // A second racing success stores the same digest; losing the race is harmless.
             let _ = self.verified.set(digest);
         }
-        ok
+        Some(ok)
     }
+}
+
+/// Runs a blocking closure: the edge's runner moves the proxy thread's other work on.
+pub type BlockingRunner = fn(&mut dyn FnMut());
+
+/// The bound on argon2 checks running at once, and how they run.
+#[derive(Debug)]
+pub struct SlowChecks {
+    max: usize,
+    running: AtomicUsize,
+    runner: Option<BlockingRunner>,
+}
+
+impl SlowChecks {
+    /// At most `max` (at least 1) checks at once, each through `runner` (inline: `None`).
+    pub fn new(max: usize, runner: Option<BlockingRunner>) -> Self {
+        Self {
+            max: max.max(1),
+            running: AtomicUsize::new(0),
+            runner,
+        }
+    }
+
+    /// Runs `check` unless `max` checks are running already (`None`).
+    pub fn run(&self, check: impl FnOnce() -> bool) -> Option<bool> {
+        let entered = self
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            });
+        if entered.is_err() {
+            return None;
+        }
+        let mut check = Some(check);
+        let mut out = false;
+        let mut once = || {
+            if let Some(check) = check.take() {
+                out = check();
+            }
+        };
+        match self.runner {
+            Some(run) => run(&mut once),
+            None => once(),
+        }
+        self.running.fetch_sub(1, Ordering::AcqRel);
+        Some(out)
+    }
+}
+
+static SLOW_CHECKS: OnceLock<SlowChecks> = OnceLock::new();
+
+/// Sets how this process runs argon2 checks; the first call wins. Without one: one check
+/// per core at once, inline.
+pub fn configure_slow_checks(max: usize, runner: BlockingRunner) {
+    let _ = SLOW_CHECKS.set(SlowChecks::new(max, Some(runner)));
+}
+
+fn slow_checks() -> &'static SlowChecks {
+    SLOW_CHECKS.get_or_init(|| {
+        SlowChecks::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None,
+        )
+    })
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -79,6 +160,18 @@ fn challenge(message: &'static str) -> Verdict {
         http::header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"tollgate\""),
     ));
+    Verdict::Respond(r)
+}
+
+/// 503: the password checks this process allows at once are all running.
+fn busy() -> Verdict {
+    let mut r = Rejection::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        KIND,
+        "too many password checks in progress",
+    );
+    r.headers
+        .push((http::header::RETRY_AFTER, HeaderValue::from_static("1")));
     Verdict::Respond(r)
 }
 
@@ -112,9 +205,71 @@ impl BasicAuth {
         let credential = std::str::from_utf8(user)
             .ok()
             .and_then(|u| directory.credential(u));
-        match credential {
-            Some(c) if c.verify(password) => identify(state, &c.consumer, KIND),
+        match credential.map(|c| (c, c.verify(password))) {
+            Some((c, Some(true))) => identify(state, &c.consumer, KIND),
+            Some((_, None)) => busy(),
             _ => challenge("invalid basic credentials"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[test]
+    fn slow_checks_run_at_most_max_at_once_and_free_their_slot() {
+        let slow = SlowChecks::new(1, None);
+        assert_eq!(slow.run(|| true), Some(true));
+        // While one check runs, a second is refused; after it, the slot is free again.
+        let inner = slow.run(|| slow.run(|| true).is_none());
+        assert_eq!(inner, Some(true));
+        assert_eq!(slow.run(|| false), Some(false));
+    }
+
+    #[test]
+    fn checks_go_through_the_runner() {
+        fn runner(f: &mut dyn FnMut()) {
+            RAN.with(|r| r.set(r.get() + 1));
+            f();
+        }
+        thread_local! {
+            static RAN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+        let slow = SlowChecks::new(2, Some(runner));
+        assert_eq!(slow.run(|| true), Some(true));
+        assert_eq!(RAN.with(std::cell::Cell::get), 1);
+    }
+
+    #[test]
+    fn concurrent_checks_beyond_the_bound_are_refused_not_queued() {
+        let slow = Arc::new(SlowChecks::new(2, None));
+        let (started_tx, started_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+        let holders: Vec<_> = (0..2)
+            .map(|_| {
+                let (slow, started_tx, release_rx) =
+                    (slow.clone(), started_tx.clone(), release_rx.clone());
+                std::thread::spawn(move || {
+                    slow.run(|| {
+                        started_tx.send(()).expect("started");
+                        release_rx.lock().expect("lock").recv().expect("release");
+                        true
+                    })
+                })
+            })
+            .collect();
+        started_rx.recv().expect("first running");
+        started_rx.recv().expect("second running");
+        assert_eq!(slow.run(|| true), None);
+        release_tx.send(()).expect("release");
+        release_tx.send(()).expect("release");
+        for h in holders {
+            assert_eq!(h.join().expect("holder"), Some(true));
+        }
+        assert_eq!(slow.run(|| true), Some(true));
     }
 }

@@ -158,6 +158,25 @@ fn key_auth_reads_query_parameter_when_configured() {
 }
 
 #[test]
+fn basic_auth_checks_refused_for_load_are_not_remembered_either_way() {
+    let counters = Counters::new();
+    let dir = directory(&counters);
+    let cred = dir.credential("alice").expect("alice");
+    let slow = crate::basic_auth::SlowChecks::new(1, None);
+    // With the one slot taken, a password that needs argon2 is neither accepted nor refused.
+    let held = slow.run(|| cred.verify_with(b"s3cret", &slow).is_none());
+    assert_eq!(held, Some(true));
+    assert!(cred.verified.get().is_none());
+    assert_eq!(cred.verify_with(b"wrong", &slow), Some(false));
+    assert_eq!(cred.verify_with(b"s3cret", &slow), Some(true));
+    // Remembered now: no slot needed.
+    assert_eq!(
+        slow.run(|| cred.verify_with(b"s3cret", &slow) == Some(true)),
+        Some(true)
+    );
+}
+
+#[test]
 fn basic_auth_verifies_argon2_and_caches_success() {
     let counters = Counters::new();
     let dir = directory(&counters);
