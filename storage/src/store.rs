@@ -75,7 +75,9 @@ impl Store {
         // A small one is read through the store's own handle: what sled keeps of it is
         // small, and a second open of sled costs more resident memory (5 MB) than it saves.
         let (db, revision, config) = if disk_size(dir) < bytes {
-            let db = open_db(dir)?;
+            // Waiting out a lock sled's threads still hold: a store dropped a moment ago in
+            // this process (tests, tools) lets go of its directory only after them.
+            let db = reopen_db(dir)?;
             let (revision, config) = trees::read_config(|| {
                 let trees = Trees::open(&db)?;
                 let revision = check_schema(&db, &trees)?;
@@ -84,7 +86,7 @@ impl Store {
             (db, revision, config)
         } else {
             let (revision, config) = trees::read_config(|| {
-                let db = open_db(dir)?;
+                let db = reopen_db(dir)?;
                 let trees = Trees::open(&db)?;
                 let revision = check_schema(&db, &trees)?;
                 Ok((db, trees, revision))
@@ -295,9 +297,10 @@ fn disk_size(dir: &Path) -> u64 {
 /// How long [`reopen_db`] waits for sled to let go of the directory.
 const REOPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens sled in `dir` just after a handle on it was dropped. sled's background writer
-/// threads hold the lock file for a moment after the last handle goes (a write they
-/// finished may still be unwinding), so a lock refusal is retried for [`REOPEN_TIMEOUT`].
+/// Opens sled in `dir`, also just after a handle on it was dropped: sled's background
+/// writer threads hold the lock file for a moment after the last handle goes (a write they
+/// finished may still be unwinding), so a lock refusal is retried for [`REOPEN_TIMEOUT`]
+/// (another process holding the directory fails after that).
 fn reopen_db(dir: &Path) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + REOPEN_TIMEOUT;
     loop {
