@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::OnceLock;
 
-use argon2::password_hash::PasswordHash;
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use base64::Engine;
 use http::{HeaderValue, StatusCode};
@@ -84,6 +84,50 @@ impl Credential {
         }
         Some(ok)
     }
+}
+
+/// argon2id memory (KiB) of the hashes Tollgate makes (storage's `hash_password`): 7 MiB
+/// with [`ARGON2_PASSES`] passes, one of OWASP's recommended settings, chosen over the
+/// crate default (19 MiB, 2 passes) because every MiB touched stays resident.
+pub const ARGON2_MEMORY_KIB: u32 = 7 * 1024;
+/// argon2id passes of the hashes Tollgate makes.
+pub const ARGON2_PASSES: u32 = 5;
+
+/// argon2id with [`ARGON2_MEMORY_KIB`] and [`ARGON2_PASSES`], one lane.
+pub fn argon2_hasher() -> Argon2<'static> {
+    match argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, None) {
+        Ok(params) => Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params),
+        // The constants are within argon2's bounds; the default is as strong.
+        Err(_) => Argon2::default(),
+    }
+}
+
+/// A hash no password is checked against for real: an unknown username is checked
+/// against it, so that it takes as long as a known one with a wrong password (no
+/// username can be told to exist by timing). Made once, on first need.
+fn decoy_phc() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        // A constant, valid salt: the decoy never has to resist anything.
+        SaltString::from_b64("dG9sbGdhdGVkZWNveQ")
+            .ok()
+            .and_then(|salt| {
+                argon2_hasher()
+                    .hash_password(b"tollgate decoy", &salt)
+                    .map(|h| h.to_string())
+                    .ok()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// Checks `password` against the decoy hash through `slow`: `None` when turned away.
+fn check_decoy(password: &[u8], slow: &SlowChecks) -> Option<()> {
+    slow.run(|| {
+        PasswordHash::new(decoy_phc())
+            .is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok())
+    })
+    .map(|_| ())
 }
 
 /// Runs a blocking closure: the edge's runner moves the proxy thread's other work on.
@@ -205,10 +249,14 @@ impl BasicAuth {
         let credential = std::str::from_utf8(user)
             .ok()
             .and_then(|u| directory.credential(u));
-        match credential.map(|c| (c, c.verify(password))) {
-            Some((c, Some(true))) => identify(state, &c.consumer, KIND),
-            Some((_, None)) => busy(),
-            _ => challenge("invalid basic credentials"),
+        let checked = match credential {
+            Some(c) => c.verify(password).map(|ok| ok.then_some(c)),
+            None => check_decoy(password, slow_checks()).map(|()| None),
+        };
+        match checked {
+            Some(Some(c)) => identify(state, &c.consumer, KIND),
+            Some(None) => challenge("invalid basic credentials"),
+            None => busy(),
         }
     }
 }
@@ -227,6 +275,21 @@ mod tests {
         let inner = slow.run(|| slow.run(|| true).is_none());
         assert_eq!(inner, Some(true));
         assert_eq!(slow.run(|| false), Some(false));
+    }
+
+    #[test]
+    fn an_unknown_user_costs_an_argon2_check_like_a_known_one() {
+        let slow = SlowChecks::new(1, None);
+        assert_eq!(check_decoy(b"anything", &slow), Some(()));
+        let decoy = PasswordHash::new(decoy_phc()).expect("a PHC string");
+        assert_eq!(decoy.algorithm.as_str(), "argon2id");
+        let params = argon2::Params::try_from(&decoy).expect("params");
+        assert_eq!(
+            (params.m_cost(), params.t_cost()),
+            (ARGON2_MEMORY_KIB, ARGON2_PASSES)
+        );
+        // Turned away like any check while the slots are taken.
+        assert_eq!(slow.run(|| check_decoy(b"x", &slow).is_none()), Some(true));
     }
 
     #[test]

@@ -34,15 +34,10 @@ pub fn hash_key(key: &str) -> String {
 #[error("cannot hash password: {0}")]
 pub struct PasswordError(String);
 
-/// argon2id with 7 MiB of memory and 5 passes: one of OWASP's equivalent recommended
-/// settings, chosen over the crate default (19 MiB, 2 passes) because the gateway hashes
-/// at start-up and every MiB touched stays resident in an idle process.
+/// argon2id with the parameters basic_auth's decoy uses too
+/// ([`policies::basic_auth::argon2_hasher`]: 7 MiB, 5 passes).
 fn hasher() -> Argon2<'static> {
-    match argon2::Params::new(7 * 1024, 5, 1, None) {
-        Ok(params) => Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params),
-        // The constants above are within argon2's bounds; the default is as strong.
-        Err(_) => Argon2::default(),
-    }
+    policies::basic_auth::argon2_hasher()
 }
 
 /// Hashes `password` with argon2id ([`hasher`]'s parameters, random salt) into a PHC
