@@ -22,6 +22,7 @@ mod login;
 mod pages;
 mod resources;
 mod session;
+mod throttle;
 mod traffic;
 
 #[cfg(test)]
@@ -46,6 +47,7 @@ pub struct ConsoleState {
     pub(crate) registry: prometheus::Registry,
     pub(crate) sessions: Arc<session::Sessions>,
     pub(crate) traffic: Arc<traffic::Traffic>,
+    pub(crate) login_throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl ConsoleState {
@@ -64,6 +66,7 @@ impl ConsoleState {
             registry,
             sessions: Arc::new(session::Sessions::new(session_ttl)),
             traffic: Arc::new(traffic::Traffic::default()),
+            login_throttle: Arc::default(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! `GET/POST /login` and `POST /logout`. The login form is protected against CSRF by a
 //! double-submit token: a random value both in a `SameSite=Strict` cookie and in the form.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -38,7 +38,8 @@ pub(crate) async fn form(State(state): State<ConsoleState>, headers: HeaderMap) 
 }
 
 /// `POST /login`: a session and `303 /` for the right password; the form again with `401`
-/// for a wrong one, `403` without the form's CSRF token.
+/// for a wrong one, `429` with `Retry-After` while the name must wait after too many wrong
+/// ones (see `throttle.rs`), `403` without the form's CSRF token.
 pub(crate) async fn submit(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
@@ -51,6 +52,18 @@ pub(crate) async fn submit(
     let Credentials {
         username, password, ..
     } = creds;
+    if let Err(wait) = state.login_throttle.check(&username, Instant::now()) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        tracing::warn!(user = %username, "console login throttled");
+        let mut page = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &username,
+            Some(&format!("Too many wrong passwords: try again in {secs} s.")),
+        );
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        return Ok(page);
+    }
     let user = username.clone();
     let is_valid = state
         .blocking(move |store| {
@@ -60,6 +73,7 @@ pub(crate) async fn submit(
         })
         .await??;
     if !is_valid {
+        state.login_throttle.failed(&username, Instant::now());
         tracing::warn!(user = %username, "console login refused");
         return Ok(login_page(
             StatusCode::UNAUTHORIZED,
@@ -67,6 +81,7 @@ pub(crate) async fn submit(
             Some("Wrong user name or password."),
         ));
     }
+    state.login_throttle.succeeded(&username);
     let token = state.sessions.create(&username);
     let ttl = state.sessions.ttl();
     Ok((

@@ -200,3 +200,47 @@ async fn sessions_expire() {
         .await;
     assert_eq!(page.location(), Some("/login"));
 }
+
+#[tokio::test]
+async fn wrong_passwords_in_a_row_make_further_attempts_wait() {
+    let console = Console::new();
+    let attempt = |password: &'static str| {
+        let console = &console;
+        async move {
+            let form = console.get("/login", None).await;
+            let cookie = form
+                .cookie("tollgate_login_csrf")
+                .expect("login csrf cookie");
+            let csrf = form.csrf().expect("csrf field");
+            console
+                .post(
+                    "/login",
+                    Some(&format!("tollgate_login_csrf={cookie}")),
+                    &[
+                        ("username", "admin"),
+                        ("password", password),
+                        ("csrf", &csrf),
+                    ],
+                )
+                .await
+        }
+    };
+    for _ in 0..crate::console::throttle::FREE_FAILURES {
+        assert_eq!(attempt("guess").await.status, StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password waits: it is not checked until the delay has passed.
+    let held = attempt(PASSWORD).await;
+    assert_eq!(held.status, StatusCode::TOO_MANY_REQUESTS, "{}", held.body);
+    assert_eq!(
+        held.headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert!(
+        held.body.contains("Too many wrong passwords"),
+        "{}",
+        held.body
+    );
+    assert!(held.cookie("tollgate_session").is_none());
+}

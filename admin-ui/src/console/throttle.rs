@@ -1,0 +1,134 @@
+//! Login throttling: after [`FREE_FAILURES`] wrong passwords in a row for a user name,
+//! each further attempt for it must wait a delay that doubles with every failure (1 s,
+//! 2 s, 4 s, ... up to [`MAX_DELAY`]); an attempt inside the delay is refused at once,
+//! without checking the password (no argon2 run for it). A right password clears the
+//! name's count. Counted by user name, not client address: a guesser changing addresses
+//! gains nothing, and the cost, an admin who must wait out the delay, is bounded by
+//! [`MAX_DELAY`]. At most [`MAX_NAMES`] names are tracked; the longest idle goes first.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// Wrong passwords in a row a name may have before attempts must wait.
+pub(crate) const FREE_FAILURES: u32 = 5;
+/// The longest wait between attempts.
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(300);
+/// User names tracked at once.
+const MAX_NAMES: usize = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+impl Failures {
+    /// When the next attempt may be checked.
+    fn next_allowed(self) -> Instant {
+        if self.count < FREE_FAILURES {
+            return self.last;
+        }
+        let doublings = (self.count - FREE_FAILURES).min(16);
+        let delay = Duration::from_secs(1u64 << doublings).min(MAX_DELAY);
+        self.last + delay
+    }
+}
+
+/// Failed console logins by user name.
+#[derive(Debug, Default)]
+pub(crate) struct LoginThrottle {
+    names: Mutex<HashMap<String, Failures>>,
+}
+
+impl LoginThrottle {
+    /// `Err(wait)`: an attempt for `user` at `now` must wait that long before it is checked.
+    pub(crate) fn check(&self, user: &str, now: Instant) -> Result<(), Duration> {
+        let names = self.names.lock();
+        match names.get(user).map(|f| f.next_allowed()) {
+            Some(allowed) if allowed > now => Err(allowed - now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a wrong password for `user` at `now`.
+    pub(crate) fn failed(&self, user: &str, now: Instant) {
+        let mut names = self.names.lock();
+        if !names.contains_key(user) && names.len() >= MAX_NAMES {
+            let idlest = names
+                .iter()
+                .min_by_key(|(_, f)| f.last)
+                .map(|(name, _)| name.clone());
+            if let Some(name) = idlest {
+                names.remove(&name);
+            }
+        }
+        let entry = names.entry(user.to_owned()).or_insert(Failures {
+            count: 0,
+            last: now,
+        });
+        entry.count = entry.count.saturating_add(1);
+        entry.last = now;
+    }
+
+    /// A right password for `user`: its count starts again.
+    pub(crate) fn succeeded(&self, user: &str) {
+        self.names.lock().remove(user);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_failures_are_free_then_the_wait_doubles_up_to_the_cap() {
+        let throttle = LoginThrottle::default();
+        let t0 = Instant::now();
+        for _ in 0..FREE_FAILURES - 1 {
+            throttle.failed("admin", t0);
+            assert_eq!(throttle.check("admin", t0), Ok(()));
+        }
+        throttle.failed("admin", t0);
+        assert_eq!(throttle.check("admin", t0), Err(Duration::from_secs(1)));
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(throttle.check("admin", t1), Ok(()));
+        throttle.failed("admin", t1);
+        assert_eq!(throttle.check("admin", t1), Err(Duration::from_secs(2)));
+        let mut t = t1;
+        for _ in 0..20 {
+            throttle.failed("admin", t);
+            t += MAX_DELAY;
+        }
+        assert_eq!(throttle.check("admin", t - MAX_DELAY), Err(MAX_DELAY));
+        // Other names are not held up.
+        assert_eq!(throttle.check("ops", t0), Ok(()));
+    }
+
+    #[test]
+    fn a_right_password_clears_the_count() {
+        let throttle = LoginThrottle::default();
+        let t0 = Instant::now();
+        for _ in 0..FREE_FAILURES + 3 {
+            throttle.failed("admin", t0);
+        }
+        assert!(throttle.check("admin", t0).is_err());
+        throttle.succeeded("admin");
+        assert_eq!(throttle.check("admin", t0), Ok(()));
+    }
+
+    #[test]
+    fn tracks_a_bounded_number_of_names_dropping_the_idlest() {
+        let throttle = LoginThrottle::default();
+        let t0 = Instant::now();
+        for _ in 0..FREE_FAILURES {
+            throttle.failed("oldest", t0);
+        }
+        for i in 0..MAX_NAMES {
+            throttle.failed(&format!("guess-{i}"), t0 + Duration::from_secs(1));
+        }
+        assert_eq!(throttle.names.lock().len(), MAX_NAMES);
+        assert_eq!(throttle.check("oldest", t0), Ok(()), "dropped first");
+    }
+}
