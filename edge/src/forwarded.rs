@@ -40,7 +40,10 @@ pub fn apply(headers: &mut HeaderMap, origin: &Origin<'_>) {
             .map(HeaderValue::as_bytes)
             .filter(|p| !p.trim_ascii().is_empty())
         {
-            Some(prev) => HeaderValue::from_bytes(&[prev, b", ", addr].concat()),
+            // One allocation: the joined bytes become the value's buffer.
+            Some(prev) => {
+                HeaderValue::from_maybe_shared(bytes::Bytes::from([prev, b", ", addr].concat()))
+            }
             None => HeaderValue::from_bytes(addr),
         };
         // An address and a value that was a valid header value are a valid value.

@@ -284,7 +284,7 @@ impl Gateway {
             request_id: &ctx.request_id,
         };
         let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
-        let added = forwarded::ADDED + policies.map_or(0, |p| p.chain.request_headers_added());
+        let added = forwarded::ADDED + policies.map_or(0, |p| p.request_headers_added);
         headers::edit_request(req, added, |h| {
             forwarded::apply(h, &origin);
             if let Some(p) = policies {
@@ -307,7 +307,7 @@ impl Gateway {
         }
         ctx.status = resp.status.as_u16();
         let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
-        let added = 1 + policies.map_or(0, |p| p.chain.response_headers_added());
+        let added = 1 + policies.map_or(0, |p| p.response_headers_added);
         headers::edit_response(resp, added, |h| {
             h.insert(request_id::NAME, ctx.request_id.header_value().clone());
             if let Some(p) = policies {

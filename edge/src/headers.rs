@@ -28,8 +28,8 @@ pub fn edit_request<R>(
     // Only a target the URI does not reproduce is copied (rare: absolute-form, non-UTF-8).
     let raw = (!from_uri).then(|| req.raw_path().to_vec());
     let end_stream = req.send_end_stream();
-    let placeholder = RequestHeader::from(http::Request::new(()).into_parts().0);
-    let mut parts = http::request::Parts::from(std::mem::replace(req, placeholder));
+    let empty = RequestHeader::from(http::Request::new(()).into_parts().0);
+    let mut parts = http::request::Parts::from(std::mem::replace(req, empty));
     parts.headers.reserve(additional);
     let out = edit(&mut parts.headers);
     *req = RequestHeader::from(parts);
@@ -56,8 +56,8 @@ pub fn edit_response<R>(
         .get_reason_phrase()
         .filter(|r| Some(*r) != resp.status.canonical_reason())
         .map(str::to_owned);
-    let placeholder = ResponseHeader::from(http::Response::new(()).into_parts().0);
-    let mut parts = http::response::Parts::from(std::mem::replace(resp, placeholder));
+    let empty = ResponseHeader::from(http::Response::new(()).into_parts().0);
+    let mut parts = http::response::Parts::from(std::mem::replace(resp, empty));
     parts.headers.reserve(additional);
     let out = edit(&mut parts.headers);
     *resp = ResponseHeader::from(parts);

@@ -26,6 +26,10 @@ pub struct RoutePolicies {
     /// The smallest `request_size` limit: bodies without a `Content-Length` are counted
     /// against it as they stream (413 once over).
     pub max_body: Option<u64>,
+    /// At most how many headers the chain adds to the request to the upstream, and to the
+    /// response: room is made for them once, before the edits.
+    pub request_headers_added: usize,
+    pub response_headers_added: usize,
     rejections: RejectionCounters,
 }
 
@@ -45,6 +49,8 @@ impl RoutePolicies {
         let chain = Chain::compile(route, specs, counters)?;
         Ok(Some(Box::new(RoutePolicies {
             max_body: chain.max_body_bytes(),
+            request_headers_added: chain.request_headers_added(),
+            response_headers_added: chain.response_headers_added(),
             rejections: RejectionCounters::new(route, &chain, rejections),
             chain,
         })))

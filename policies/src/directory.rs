@@ -48,12 +48,8 @@ impl KeyHash {
 
     /// The 64 lowercase hex digits, without allocating.
     pub fn encode_hex<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (pair, b) in buf.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0x0f)];
-        }
-        // Only ASCII hex digits were written.
+        // 32 bytes fill the 64-byte buffer exactly; only ASCII hex digits are written.
+        let _ = hex::encode_to_slice(self.0, buf);
         std::str::from_utf8(buf).unwrap_or_default()
     }
 }
