@@ -91,11 +91,15 @@ entity!(KeyRecord, Key, keys, id, hash);
 entity!(CredentialRecord, Credential, credentials, username);
 
 /// Sorts every list by id, so that equal configs compare and export equally, and drops
-/// their spare capacity (the config is kept in memory until the next change).
+/// their spare capacity (the config is kept in memory until the next change). A list
+/// already in order is left as it is: a stable sort takes a scratch buffer of half the
+/// list (8 MB for 100,000 keys) even then.
 pub(crate) fn sort(config: &mut Config) {
     fn by_id<T: Entity>(config: &mut Config) {
         let list = T::list_mut(config);
-        list.sort_by(|a, b| a.id().cmp(b.id()));
+        if !list.is_sorted_by(|a, b| a.id() <= b.id()) {
+            list.sort_by(|a, b| a.id().cmp(b.id()));
+        }
         list.shrink_to_fit();
     }
     by_id::<UpstreamSpec>(config);

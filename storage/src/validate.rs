@@ -5,8 +5,10 @@
 mod route;
 mod syntax;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 
+use policies::directory::DigestHasher;
 use policies::problem::check_id;
 use policies::{is_valid_id, Problem, Problems};
 
@@ -85,12 +87,27 @@ impl<'a> Names<'a> {
 }
 
 /// Validates each object of a list under its prefix, and reports repeated ids.
+///
+/// The store validates the whole config on every change, so this allocates nothing per
+/// object that has no problem: a list sorted by id (as the store keeps every list) has its
+/// repeats next to each other and needs no set of ids (which took 3 MB for 100,000 keys),
+/// and an object's path is formatted only when there is a problem to report.
 fn each<T: Entity>(p: &mut Problems, list: &[T], check: impl Fn(&T) -> Vec<Problem>) {
     let plural = T::KIND.plural();
+    let is_sorted = list.windows(2).all(|w| w[0].id() <= w[1].id());
     let mut seen = BTreeSet::new();
     for (i, item) in list.iter().enumerate() {
+        let is_repeat = if is_sorted {
+            i > 0 && list[i - 1].id() == item.id()
+        } else {
+            !seen.insert(item.id())
+        };
+        let problems = check(item);
+        if !is_repeat && problems.is_empty() {
+            continue;
+        }
         let at = prefix(plural, item.id(), i);
-        if !seen.insert(item.id()) {
+        if is_repeat {
             let field = if matches!(T::KIND, crate::Kind::Credential) {
                 "username"
             } else {
@@ -101,7 +118,7 @@ fn each<T: Entity>(p: &mut Problems, list: &[T], check: impl Fn(&T) -> Vec<Probl
                 format!("duplicate {} {}", T::KIND, item.id()),
             );
         }
-        p.extend_under(&at, check(item));
+        p.extend_under(&at, problems);
     }
 }
 
@@ -242,7 +259,17 @@ fn consumer_ref(p: &mut Problems, consumer: &str, names: &Names<'_>) {
 }
 
 /// Two keys with one hash would make the key index ambiguous.
+///
+/// A set of references to the hashes finds whether any repeats (1.2 MB for 100,000 keys,
+/// where a map from hash to id took 6.4 MB); only then is the map built, to name the first
+/// key of each repeated hash.
 fn unique_key_hashes(p: &mut Problems, keys: &[KeyRecord]) {
+    let mut hashes: HashSet<&KeyHash, BuildHasherDefault<DigestHasher>> =
+        HashSet::with_capacity_and_hasher(keys.len(), BuildHasherDefault::default());
+    if keys.iter().all(|k| hashes.insert(&k.hash)) {
+        return;
+    }
+    drop(hashes);
     let mut first: HashMap<KeyHash, &str> = HashMap::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         if let Some(other) = first.insert(k.hash, &k.id) {

@@ -183,6 +183,9 @@ fn config_survives_reopen_sorted_by_id() {
         create(&store, Object::Upstream(upstream(id)));
     }
     let before = store.config();
+    // In order in memory too: each created object is placed where its id sorts.
+    let ids: Vec<_> = before.upstreams.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["alpha", "mid", "zeta"]);
     drop(store);
     let store = open(&dir);
     assert_eq!(store.revision(), 3);

@@ -169,3 +169,65 @@ fn route_fields_are_checked_with_their_paths() {
         ]
     );
 }
+
+fn key_record(id: &str, raw: &str) -> KeyRecord {
+    KeyRecord {
+        id: id.into(),
+        consumer: "acme".into(),
+        hash: KeyHash::of(raw.as_bytes()),
+        prefix: "tg_abcd".into(),
+        label: None,
+        created: 0,
+        expires: None,
+        revoked: false,
+    }
+}
+
+fn acme() -> policies::ConsumerSpec {
+    policies::ConsumerSpec {
+        id: "acme".into(),
+        plan: None,
+        groups: vec![],
+        metadata: Default::default(),
+    }
+}
+
+#[test]
+fn reports_repeated_ids_whether_or_not_the_list_is_sorted() {
+    let sorted = ["k1", "k2", "k2", "k2", "k3"];
+    let unsorted = ["k2", "k1", "k2", "k3", "k2"];
+    for ids in [sorted, unsorted] {
+        let config = Config {
+            consumers: vec![acme()],
+            keys: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| key_record(id, &format!("tg_{i}")))
+                .collect(),
+            ..Config::default()
+        };
+        let problems = validate_config(&config);
+        assert_eq!(
+            paths(problems.clone()),
+            ["keys[k2].id", "keys[k2].id"],
+            "{ids:?}"
+        );
+        assert!(problems.iter().all(|p| p.message == "duplicate key k2"));
+    }
+}
+
+#[test]
+fn names_the_first_key_of_a_repeated_hash() {
+    let config = Config {
+        consumers: vec![acme()],
+        keys: vec![
+            key_record("k1", "tg_same"),
+            key_record("k2", "tg_other"),
+            key_record("k3", "tg_same"),
+        ],
+        ..Config::default()
+    };
+    let problems = validate_config(&config);
+    assert_eq!(paths(problems.clone()), ["keys[k3].hash"]);
+    assert_eq!(problems[0].message, "same hash as key k1");
+}
