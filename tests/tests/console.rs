@@ -33,6 +33,14 @@ fn wait_for_path(browser: &Browser, base: &str, path: &str) -> Result<()> {
     })
 }
 
+/// Waits until the page has an element matching `selector`: a form posted to the page it
+/// was on leaves the URL as it was, so only the new page's content tells it has loaded.
+fn wait_for_element(browser: &Browser, selector: &str) -> Result<()> {
+    wait_until(&format!("the page to show {selector}"), WAIT, || {
+        browser.find(selector).map(|_| Some(()))
+    })
+}
+
 fn fill(browser: &Browser, selector: &str, text: &str) -> Result<()> {
     let element = browser.find(selector)?;
     element.clear()?;
@@ -144,6 +152,7 @@ fn operator_manages_the_gateway_in_a_browser() -> Result<()> {
     fill(&browser, "#field-label", "browser test")?;
     submit(&browser, "form[action='/keys']")?;
     wait_for_path(&browser, &base, "/keys?consumer=acme")?;
+    wait_for_element(&browser, "#secret")?;
     let key = browser.find("#secret")?.text()?;
     ensure!(key.starts_with("tg_"), "the new key is shown: {key:?}");
     browser.find("button[data-copy]")?;
