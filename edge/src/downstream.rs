@@ -6,8 +6,9 @@
 //! the header timeout (on a reused keep-alive connection: the keep-alive idle time plus the
 //! header timeout); otherwise the connection is closed without an answer. The proxy signals
 //! "header complete" from `early_request_filter` through a task-local flag, which the
-//! deadline reads only when it fires: a request costs one flag store and one extension of
-//! the connection's timer (an atomic store in tokio), not a timer and a wake-up of its own.
+//! deadline reads only when it fires. The deadline is the connection's [`Deadline`], kept by
+//! the watchdog thread (`deadline.rs`): a request costs a flag store and a deadline store,
+//! no timer of tokio's.
 //!
 //! Draining ([`Drain`]): once shutdown starts, new connections are closed at once, idle
 //! keep-alive connections are closed, and the requests being served ([`Busy`], held by
@@ -25,6 +26,8 @@ use pingora_core::protocols::{Stream, ALPN};
 use pingora_core::server::ShutdownWatch;
 use pingora_proxy::{HttpProxy, ProxyHttp};
 use tokio::sync::Notify;
+
+use crate::deadline::Watchdog;
 
 /// Seconds an idle keep-alive connection waits for its next request.
 pub const KEEPALIVE_IDLE_SECS: u64 = 60;
@@ -102,14 +105,21 @@ pub struct HeaderDeadline<SV: ProxyHttp> {
     proxy: Arc<HttpProxy<SV>>,
     timeout: Duration,
     drain: Arc<Drain>,
+    watchdog: Watchdog,
 }
 
 impl<SV: ProxyHttp> HeaderDeadline<SV> {
-    pub fn new(proxy: HttpProxy<SV>, timeout: Duration, drain: Arc<Drain>) -> Self {
+    pub fn new(
+        proxy: HttpProxy<SV>,
+        timeout: Duration,
+        drain: Arc<Drain>,
+        watchdog: Watchdog,
+    ) -> Self {
         HeaderDeadline {
             proxy: Arc::new(proxy),
             timeout,
             drain,
+            watchdog,
         }
     }
 }
@@ -136,24 +146,23 @@ where
         });
         let connection = async move {
             let mut limit = self.timeout;
-            let deadline = tokio::time::sleep(limit);
-            tokio::pin!(deadline);
+            let deadline = self.watchdog.deadline();
             loop {
                 if self.drain.is_draining() {
                     return None;
                 }
                 HEADER_DONE.with(|done| done.set(false));
-                // Later than the current deadline: tokio only moves the expiry forward.
-                deadline.as_mut().reset(tokio::time::Instant::now() + limit);
+                deadline.set(limit);
                 let serve = self.proxy.process_new_http(session, shutdown);
                 tokio::pin!(serve);
                 let result = tokio::select! {
                     biased;
                     r = &mut serve => r,
-                    () = &mut deadline => {
+                    () = deadline.due() => {
                         if !HEADER_DONE.with(Cell::get) {
                             return None;
                         }
+                        deadline.clear();
                         serve.await
                     }
                 };

@@ -17,6 +17,7 @@ use pingora_core::services::listening::Service;
 
 use edge::access_log::AccessLog;
 use edge::cli::{Cli, Command, RunArgs};
+use edge::deadline::Watchdog;
 use edge::downstream::HeaderDeadline;
 use edge::gateway::{Gateway, Shared};
 use edge::live::{self, Live};
@@ -260,9 +261,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         access_log: access_log.clone(),
     };
     let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
+    let watchdog = Watchdog::start().context("starting the header deadline thread")?;
     let mut service = Service::new(
         "tollgate proxy".to_owned(),
-        HeaderDeadline::new(proxy, args.header_timeout(), shared.drain.clone()),
+        HeaderDeadline::new(proxy, args.header_timeout(), shared.drain.clone(), watchdog),
     );
     service.add_tcp(&args.listen.to_string());
     if let Some(addr) = tls_listen {
