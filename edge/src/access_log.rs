@@ -272,7 +272,7 @@ fn write_rfc3339(buf: &mut Vec<u8>, t: SystemTime) {
 /// Appends `s` as a JSON string: as is when nothing needs escaping (ids, routes, most
 /// paths), else through serde_json.
 fn json_str(buf: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         buf.push(b'"');
         buf.extend_from_slice(s.as_bytes());
         buf.push(b'"');
@@ -280,6 +280,29 @@ fn json_str(buf: &mut Vec<u8>, s: &str) {
         // Serializing a &str cannot fail.
         let _ = serde_json::to_writer(&mut *buf, s);
     }
+}
+
+/// Whether `s` has a byte JSON escapes (a control character, `"` or `\\`); eight bytes at
+/// a time, about a quarter of the instructions of a byte loop.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // Some byte of `w` is below `n` (`n` <= 128): exact, no false positives.
+    let has_below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH != 0;
+    let has = |w: u64, b: u8| has_below(w ^ (ONES * u64::from(b)), 1);
+    let mut words = s.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_ne_bytes(bytes);
+        if has_below(w, 0x20) || has(w, b'"') || has(w, b'\\') {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 fn opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
@@ -321,6 +344,25 @@ mod tests {
         assert_eq!(v["target"], "127.0.0.1:9001");
         assert_eq!(v["client_ip"], "192.0.2.1");
         assert_eq!(v["consumer"], "acme");
+    }
+
+    #[test]
+    fn escapes_exactly_what_json_needs() {
+        let plain = "/v1/orders/7-ä€😀~\x7f";
+        for len in 0..=plain.len() {
+            let Some(s) = plain.get(..len) else { continue };
+            assert!(!needs_escape(s.as_bytes()), "{s:?}");
+        }
+        for special in ['"', '\\', '\n', '\x00', '\x1f'] {
+            for at in 0..17 {
+                let s: String = "a".repeat(at) + &special.to_string() + "bcdefgh";
+                assert!(needs_escape(s.as_bytes()), "{s:?}");
+                let mut buf = Vec::new();
+                json_str(&mut buf, &s);
+                let back: String = serde_json::from_slice(&buf).expect("json");
+                assert_eq!(back, s);
+            }
+        }
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl Gateway {
         let req = session.req_header();
         ctx.request_id = self
             .ids
-            .keep_or_generate(req.headers.get(request_id::HEADER));
+            .keep_or_generate(req.headers.get(&request_id::NAME));
         ctx.client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -152,10 +152,14 @@ impl Gateway {
         if let Some(r) = hostile(req, smuggled_length) {
             ctx.refusal = Some(r);
         } else {
-            let host = forwarded::request_host(req).map(strip_port);
             ctx.route = snapshot
                 .router
-                .find(host, &req.method, req.uri.path(), &req.headers)
+                .find(
+                    forwarded::request_host(req),
+                    &req.method,
+                    req.uri.path(),
+                    &req.headers,
+                )
                 .map(|m| m.index);
         }
         ctx.snapshot = Some(snapshot);
@@ -391,17 +395,6 @@ pub fn is_idempotent(m: &Method) -> bool {
         *m,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
     )
-}
-
-/// `host:port` -> `host` (`[v6]:port` -> `[v6]`).
-pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |i| &host[..=i]);
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
 }
 
 /// The consistent-hash key of a request.

@@ -74,9 +74,26 @@ impl RequestIds {
         for i in 0..digits {
             buf[17 + i] = HEX[((n >> (4 * (digits - 1 - i))) & 0xf) as usize];
         }
-        let bytes = bytes::Bytes::copy_from_slice(&buf[..17 + digits]);
+        let bytes = bytes::Bytes::from_owner(Generated {
+            buf,
+            len: 17 + digits,
+        });
         // Hex digits and '-' are always a valid header value.
         RequestId(HeaderValue::from_maybe_shared(bytes).unwrap_or(HeaderValue::from_static("-")))
+    }
+}
+
+/// A generated id's bytes, owned by its `Bytes`: one allocation, and the clones for the
+/// upstream request and the response only count references (a copied `Bytes` allocates
+/// again on its first clone).
+struct Generated {
+    buf: [u8; 33],
+    len: usize,
+}
+
+impl AsRef<[u8]> for Generated {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 

@@ -130,8 +130,11 @@ impl Router {
             }
         };
         let mut best = None;
-        let name = host.map(host::name_of).filter(|h| !h.is_empty());
-        if let Some(name) = name.filter(|_| self.trie.has_host_buckets()) {
+        let name = host
+            .filter(|_| self.trie.has_host_buckets())
+            .map(host::name_of)
+            .filter(|h| !h.is_empty());
+        if let Some(name) = name {
             host::with_lowercase(name, |name| {
                 if let Some(root) = self.trie.root(Bucket::ExactHost(name)) {
                     self.trie.walk(root, rest, &accepts, &mut best);

@@ -58,13 +58,6 @@ fn finds_content_length_lines_in_raw_headers() {
 }
 
 #[test]
-fn strips_ports_from_hosts() {
-    assert_eq!(strip_port("api.example.com:8080"), "api.example.com");
-    assert_eq!(strip_port("api.example.com"), "api.example.com");
-    assert_eq!(strip_port("[::1]:80"), "[::1]");
-}
-
-#[test]
 fn only_safe_methods_are_idempotent() {
     assert!(is_idempotent(&Method::GET) && is_idempotent(&Method::PUT));
     assert!(!is_idempotent(&Method::POST) && !is_idempotent(&Method::PATCH));

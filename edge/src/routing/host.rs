@@ -34,17 +34,14 @@ impl HostKey {
 /// The name part of a request's host: without `:port` (`[v6]:port` keeps its brackets) and
 /// without a trailing dot. Case is left alone (see [`with_lowercase`]).
 pub(super) fn name_of(host: &str) -> &str {
-    let name = if host.starts_with('[') {
-        match host.find(']') {
-            Some(end) => &host[..=end],
-            None => host,
-        }
+    // Byte scans: `str::rfind(char)` costs several times as much on every request.
+    let bytes = host.as_bytes();
+    let end = if bytes.first() == Some(&b'[') {
+        bytes.iter().position(|&b| b == b']').map(|end| end + 1)
     } else {
-        match host.rfind(':') {
-            Some(colon) => &host[..colon],
-            None => host,
-        }
+        bytes.iter().rposition(|&b| b == b':')
     };
+    let name = end.map_or(host, |end| &host[..end]);
     name.strip_suffix('.').unwrap_or(name)
 }
 
