@@ -99,8 +99,10 @@ impl Watchdog {
         slots.push(slot.clone());
         drop(slots);
         Deadline {
-            slot,
-            inner: self.inner.clone(),
+            handle: DeadlineHandle {
+                slot,
+                inner: self.inner.clone(),
+            },
         }
     }
 
@@ -126,13 +128,20 @@ fn run(inner: &Weak<Inner>) {
     }
 }
 
-/// One connection's deadline. Dropping it leaves the registry.
+/// One connection's deadline: what waits on it. Dropping it leaves the registry.
 pub struct Deadline {
+    handle: DeadlineHandle,
+}
+
+/// Sets and clears a [`Deadline`]; held by what must move it without owning it (the
+/// proxy's hooks, through the connection's task-local state).
+#[derive(Clone)]
+pub struct DeadlineHandle {
     slot: Arc<Slot>,
     inner: Arc<Inner>,
 }
 
-impl Deadline {
+impl DeadlineHandle {
     /// Due `after` from now, rounded up to whole ticks, plus one tick: the clock may be a
     /// tick behind real time.
     pub fn set(&self, after: Duration) {
@@ -142,7 +151,7 @@ impl Deadline {
         self.slot.deadline.store(due, Ordering::Release);
     }
 
-    /// No deadline until the next [`Deadline::set`].
+    /// No deadline until the next [`DeadlineHandle::set`].
     pub fn clear(&self) {
         self.slot.deadline.store(NEVER, Ordering::Release);
     }
@@ -150,16 +159,23 @@ impl Deadline {
     pub fn is_due(&self) -> bool {
         self.slot.deadline.load(Ordering::Acquire) <= self.inner.now.load(Ordering::Acquire)
     }
+}
+
+impl Deadline {
+    pub fn handle(&self) -> &DeadlineHandle {
+        &self.handle
+    }
 
     /// Completes once the deadline is due (at once if it is).
     pub async fn due(&self) {
+        let handle = &self.handle;
         poll_fn(|cx| {
-            if self.is_due() {
+            if handle.is_due() {
                 return Poll::Ready(());
             }
-            self.slot.waker.register(cx.waker());
+            handle.slot.waker.register(cx.waker());
             // The watchdog may have passed between the check and the registration.
-            if self.is_due() {
+            if handle.is_due() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -171,8 +187,8 @@ impl Deadline {
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        let mut slots = self.inner.slots.lock();
-        let index = self.slot.index.load(Ordering::Relaxed);
+        let mut slots = self.handle.inner.slots.lock();
+        let index = self.handle.slot.index.load(Ordering::Relaxed);
         slots.swap_remove(index);
         if let Some(moved) = slots.get(index) {
             moved.index.store(index, Ordering::Relaxed);
@@ -205,7 +221,7 @@ mod tests {
     fn fires_after_its_time_never_before() {
         let watchdog = Watchdog::manual();
         let deadline = watchdog.deadline();
-        deadline.set(millis(250)); // 3 ticks, plus one for a clock that lags
+        deadline.handle().set(millis(250)); // 3 ticks, plus one for a clock that lags
         let flag = Arc::new(Flag::default());
         let waker = Waker::from(flag.clone());
         let mut cx = Context::from_waker(&waker);
@@ -223,16 +239,19 @@ mod tests {
     fn set_again_moves_it_later_and_clear_disarms_it() {
         let watchdog = Watchdog::manual();
         let deadline = watchdog.deadline();
-        deadline.set(millis(100));
+        deadline.handle().set(millis(100));
         watchdog.advance(1);
-        deadline.set(millis(100));
+        deadline.handle().set(millis(100));
         watchdog.advance(2);
-        assert!(!deadline.is_due(), "the first deadline still counted");
+        assert!(
+            !deadline.handle().is_due(),
+            "the first deadline still counted"
+        );
         watchdog.advance(3);
-        assert!(deadline.is_due());
-        deadline.clear();
+        assert!(deadline.handle().is_due());
+        deadline.handle().clear();
         watchdog.advance(1_000);
-        assert!(!deadline.is_due());
+        assert!(!deadline.handle().is_due());
     }
 
     #[test]
@@ -252,7 +271,7 @@ mod tests {
         assert_eq!(watchdog.len(), 3);
         drop(a);
         // `c` moved into `a`'s place: it must still be found and woken there.
-        c.set(millis(100));
+        c.handle().set(millis(100));
         let flag = Arc::new(Flag::default());
         let waker = Waker::from(flag.clone());
         {
@@ -271,7 +290,7 @@ mod tests {
     fn the_thread_moves_the_clock() {
         let watchdog = Watchdog::start().expect("thread");
         let deadline = watchdog.deadline();
-        deadline.set(Duration::ZERO);
+        deadline.handle().set(Duration::ZERO);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");

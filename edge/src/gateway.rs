@@ -18,7 +18,7 @@ use crate::request_id::{self, RequestId, RequestIds};
 use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
-use crate::{forwarded, headers};
+use crate::{downstream, forwarded, headers};
 
 use crate::framing::{has_body, hostile, raw_has_content_length};
 
@@ -219,7 +219,7 @@ impl Gateway {
                 "no healthy target",
             ));
         };
-        let Some(peer) = pool.peer(index) else {
+        let Some(peer) = pool.peer(index, !downstream::times_upstream()) else {
             return Err(Error::explain(
                 ErrorType::HTTPStatus(503),
                 "no healthy target",
@@ -256,6 +256,17 @@ impl Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        downstream::upstream_done();
+        if downstream::take_upstream_timeout() {
+            // The connection's deadline cut the upstream socket (`downstream.rs`): what
+            // Pingora saw as a closed connection is the upstream's read timeout.
+            e = Error::because(
+                ErrorType::ReadTimedout,
+                "no answer within the upstream's read_timeout_ms",
+                e,
+            );
+            e.as_up();
+        }
         let retry = is_idempotent(&session.req_header().method)
             && ctx.refusal.is_none()
             && session.response_written().is_none()
@@ -298,6 +309,33 @@ impl Gateway {
         self.rewrite_upstream_path(req, ctx)
     }
 
+    /// The request goes out on upstream socket `fd`: the client connection's deadline
+    /// times the answer, unless Pingora does (`Pool::peer`).
+    pub fn connected_to_upstream(
+        &self,
+        peer: &pingora_core::upstreams::peer::HttpPeer,
+        fd: std::os::fd::RawFd,
+        digest: Option<&pingora_core::protocols::Digest>,
+        ctx: &RequestCtx,
+    ) {
+        if peer.options.read_timeout.is_some() {
+            return;
+        }
+        let Some(pool) = ctx.in_flight.as_ref().map(InFlight::pool) else {
+            return;
+        };
+        let inet = |a: Option<&pingora_core::protocols::l4::socket::SocketAddr>| {
+            a.and_then(|a| a.as_inet()).copied()
+        };
+        let socket = digest.and_then(|d| d.socket_digest.as_deref());
+        downstream::awaiting_upstream(
+            fd,
+            inet(socket.and_then(|s| s.local_addr())),
+            inet(socket.and_then(|s| s.peer_addr())),
+            pool.read_timeout(),
+        );
+    }
+
     /// Adds `x-request-id` and the policy chain's response headers (`RateLimit-*`, CORS,
     /// `headers` edits); while draining, closes the connection after it.
     pub fn response_filter(
@@ -308,6 +346,11 @@ impl Gateway {
     ) -> pingora_core::Result<()> {
         if self.shared.drain.is_draining() {
             session.set_keepalive(None);
+        }
+        if has_no_body(session.req_header(), resp) {
+            downstream::upstream_done();
+        } else {
+            downstream::upstream_progress();
         }
         ctx.status = resp.status.as_u16();
         let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
@@ -348,6 +391,7 @@ impl Gateway {
 
     /// Metrics and access log of a finished request; releases the in-flight count.
     pub fn logging(&self, session: &Session, ctx: &mut RequestCtx) {
+        downstream::upstream_done();
         let in_flight = ctx.in_flight.take();
         let status = session
             .response_written()
@@ -387,6 +431,17 @@ impl Gateway {
             consumer: ctx.policy_state.consumer_id(),
         });
     }
+}
+
+/// Whether the upstream's answer ends with its header (HTTP/1: RFC 9112 6.3), so that its
+/// connection is released without a body filter seeing the end.
+fn has_no_body(req: &RequestHeader, resp: &ResponseHeader) -> bool {
+    req.method == Method::HEAD
+        || matches!(resp.status.as_u16(), 100..=199 | 204 | 304)
+        || resp
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0")
 }
 
 /// Methods that may be sent twice (RFC 9110 9.2.2), hence retried on another target.

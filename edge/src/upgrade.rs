@@ -123,8 +123,10 @@ impl Gateway {
                     return Err(e.into_up());
                 }
             };
-            upstream.read_timeout = peer.options.read_timeout;
-            upstream.write_timeout = peer.options.write_timeout;
+            // A tunnel is timed by Pingora, not by the client connection's deadline.
+            let read_timeout = ctx.in_flight.as_ref().map(|f| f.pool().read_timeout());
+            upstream.read_timeout = read_timeout;
+            upstream.write_timeout = read_timeout;
             match self.handshake(session, ctx, &mut upstream, &peer).await {
                 Ok(resp) => return Ok((upstream, resp)),
                 // A request the gateway cannot build is not the target's fault.

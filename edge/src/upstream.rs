@@ -257,14 +257,23 @@ impl Pool {
         }
     }
 
-    /// The peer for a request to `index`, with the pool's timeouts and TLS settings.
-    pub fn peer(&self, index: usize) -> Option<HttpPeer> {
+    /// The peer for a request to `index`, with the pool's connect timeout and TLS
+    /// settings; with its read and write timeouts too when `pingora_times_reads` (else the
+    /// client connection's deadline times the exchange: `downstream.rs`).
+    pub fn peer(&self, index: usize, pingora_times_reads: bool) -> Option<HttpPeer> {
         let t = self.targets.get(index)?;
         let mut peer = HttpPeer::new(t.addr, self.spec.tls, t.sni.clone());
         peer.options.connection_timeout = Some(Duration::from_millis(self.spec.connect_timeout_ms));
-        peer.options.read_timeout = Some(Duration::from_millis(self.spec.read_timeout_ms));
-        peer.options.write_timeout = Some(Duration::from_millis(self.spec.read_timeout_ms));
+        if pingora_times_reads {
+            peer.options.read_timeout = Some(self.read_timeout());
+            peer.options.write_timeout = Some(self.read_timeout());
+        }
         Some(peer)
+    }
+
+    /// How long the upstream may take to answer, and to send each further part.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.spec.read_timeout_ms)
     }
 
     /// Applies one active check result to `index` (called by the check task).

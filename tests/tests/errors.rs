@@ -144,3 +144,43 @@ fn slow_upstream_answers_504_after_read_timeout() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_slow_target_is_retried_on_another_after_the_read_timeout() -> Result<()> {
+    let gateway = Gateway::start_default()?;
+    let slow = EchoServer::start("slow")?;
+    slow.set_delay(Duration::from_secs(5));
+    let fast = EchoServer::start("fast")?;
+    let admin = gateway.admin();
+    admin.create_upstream(&json!({
+        "id": "mixed", "balancing": "round_robin", "read_timeout_ms": 300, "retries": 1,
+        "targets": [{"addr": slow.addr().to_string()}, {"addr": fast.addr().to_string()}],
+    }))?;
+    admin.create_route(&json!({"id": "mixed", "paths": ["/"], "upstream": "mixed"}))?;
+
+    // Round robin sends every other request to the slow target first: each of those times
+    // out there and is answered by the fast one, well before the slow one would answer.
+    let client = http_client();
+    for i in 0..4 {
+        let started = Instant::now();
+        let answer = send(&client, "GET", &gateway.url(&format!("/r{i}")), &[])?;
+        assert_eq!(answer.status, 200, "request {i}: {}", answer.text);
+        assert_eq!(answer.echo()?.server, "fast", "request {i}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "request {i} waited for the slow target: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(slow.hits() >= 1, "the slow target was tried");
+    // A POST is not retried: it times out as a 504.
+    let answer = (0..2)
+        .map(|i| send(&client, "POST", &gateway.url(&format!("/p{i}")), &[]))
+        .collect::<Result<Vec<_>>>()?;
+    assert!(
+        answer.iter().any(|a| a.status == 504),
+        "one of two POSTs met the slow target: {:?}",
+        answer.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    Ok(())
+}
