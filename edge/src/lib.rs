@@ -23,6 +23,7 @@ pub mod respond;
 pub mod routing;
 pub mod snapshot;
 pub mod tls;
+pub mod trim;
 pub mod upgrade;
 pub mod upstream;
 pub mod usage;

@@ -34,6 +34,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, None | Some(Command::Run(_))) {
+        if let Err(e) = edge::trim::purge_promptly() {
+            eprintln!("tollgate: running with mimalloc's default purge delay: {e}");
+        }
+    }
     let result = match cli.command {
         None => run(cli.run),
         Some(Command::Run(args)) => run(args),
@@ -262,6 +267,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
     let watchdog = Watchdog::start().context("starting the header deadline thread")?;
+    edge::trim::start().context("starting the memory trim thread")?;
     let mut service = Service::new(
         "tollgate proxy".to_owned(),
         HeaderDeadline::new(proxy, args.header_timeout(), shared.drain.clone(), watchdog),
