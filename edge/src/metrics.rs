@@ -5,12 +5,15 @@
 //! use, so the hot path does no label hashing and no allocation. Label values are bounded:
 //! route ids (or `none`), a fixed set of methods (else `OTHER`), status codes.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use http::Method;
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -142,6 +145,7 @@ impl Metrics {
             upstream_duration: Some(self.upstream_duration.with_label_values(&[route, upstream])),
             requests: self.requests.clone(),
             cached: OnceLock::new(),
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -155,9 +159,28 @@ impl Metrics {
                     upstream_duration: None,
                     requests: self.requests.clone(),
                     cached: OnceLock::new(),
+                    retired: AtomicBool::new(false),
                 })
             })
             .clone()
+    }
+
+    /// Drops every series of `route`, which left the config: label values stay bounded by
+    /// the config, not by its history. Costs a walk over the series of the per-route
+    /// metrics, once per reload that removes routes.
+    pub fn forget_route(&self, route: &str) {
+        let _ = self.request_duration.remove_label_values(&[route]);
+        forget_matching(&self.requests, "route", route);
+        forget_matching(&self.upstream_duration, "route", route);
+        forget_matching(&self.policy_rejections, "route", route);
+    }
+
+    /// Drops the upstream time series of `route` on `upstream` (the route moved to another
+    /// upstream).
+    pub fn forget_route_upstream(&self, route: &str, upstream: &str) {
+        let _ = self
+            .upstream_duration
+            .remove_label_values(&[route, upstream]);
     }
 
     /// The registry in the Prometheus text format.
@@ -166,6 +189,23 @@ impl Metrics {
         // Encoding into a Vec cannot fail on I/O; a metric family error leaves a partial page.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Removes each series of `metrics` whose label `name` is `value`.
+fn forget_matching<T: MetricVecBuilder>(metrics: &MetricVec<T>, name: &str, value: &str) {
+    for family in metrics.collect() {
+        for series in family.get_metric() {
+            let labels = series.get_label();
+            if labels
+                .iter()
+                .any(|l| l.name() == name && l.value() == value)
+            {
+                let by_name: HashMap<&str, &str> =
+                    labels.iter().map(|l| (l.name(), l.value())).collect();
+                let _ = metrics.remove(&by_name);
+            }
+        }
     }
 }
 
@@ -178,9 +218,17 @@ pub struct RouteMetrics {
     /// Counters by (method, common status), made on the route's first request: 3 KiB per
     /// route that would otherwise sit unused in a config of 10,000 routes.
     cached: OnceLock<Box<[OnceLock<IntCounter>]>>,
+    /// Set once the route left the config and its series were dropped: counting would
+    /// bring them back.
+    retired: AtomicBool,
 }
 
 impl RouteMetrics {
+    /// Stops counting requests (see `retired`).
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
     /// Records one finished request. `upstream` is the time spent on the upstream, if any.
     pub fn observe(
         &self,
@@ -199,6 +247,9 @@ impl RouteMetrics {
     /// Counts one request; a common (method, status) pair uses its cached counter, so the
     /// usual request does no label lookup and no reference-count traffic.
     fn count(&self, method: &Method, status: u16) {
+        if self.retired.load(Ordering::Relaxed) {
+            return;
+        }
         let m = method_index(method);
         let mut digits = [0u8; 3];
         let status_label = status_label(status, &mut digits);

@@ -6,7 +6,7 @@
 //! can answer a write only once the proxy serves it (the contract: a 2xx applies from the
 //! next request). The waiting happens on the admin path, never on the request path.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -100,6 +100,7 @@ pub fn reload_once(store: &storage::Store, shared: &Shared, rt: &tokio::runtime:
                 .set(i64::try_from(revision).unwrap_or(i64::MAX));
             shared.set_reload_error(None);
             forget_removed_targets(shared, &previous, &next);
+            forget_removed_routes(shared, &previous, &next);
             shared.freshness.mark(revision);
             true
         }
@@ -108,6 +109,29 @@ pub fn reload_once(store: &storage::Store, shared: &Shared, rt: &tokio::runtime:
             shared.set_reload_error(Some(format!("revision {revision}: {e}")));
             shared.freshness.mark(revision);
             false
+        }
+    }
+}
+
+/// Drops the series of routes the proxy serves no more (deleted or disabled), and the
+/// upstream time of routes that moved to another upstream. Requests still in flight on the
+/// previous snapshot then count nothing more for them (`RouteMetrics::retire`).
+fn forget_removed_routes(shared: &Shared, previous: &Snapshot, next: &Snapshot) {
+    let live: HashMap<&str, &str> = next
+        .routes
+        .iter()
+        .map(|r| (r.id.as_str(), r.pool.id()))
+        .collect();
+    for r in &previous.routes {
+        match live.get(r.id.as_str()) {
+            None => {
+                r.metrics.retire();
+                shared.metrics.forget_route(&r.id);
+            }
+            Some(upstream) if *upstream != r.pool.id() => {
+                shared.metrics.forget_route_upstream(&r.id, r.pool.id());
+            }
+            Some(_) => {}
         }
     }
 }

@@ -206,3 +206,58 @@ fn series_stay_bounded_after_ten_thousand_distinct_paths() -> Result<()> {
     assert_eq!(total, 10_003.0, "every request was counted");
     Ok(())
 }
+
+#[test]
+fn a_deleted_route_leaves_no_series() -> Result<()> {
+    let (gateway, _server) = setup()?;
+    let client = http_client();
+    let admin = gateway.admin();
+    // A route of its own, and a route of its own that a policy refuses: between them every
+    // per-route metric gets a series (requests, durations, upstream time, rejections).
+    assert_eq!(
+        send(&client, "GET", &gateway.url("/locked/x"), &[])?.status,
+        401
+    );
+    assert_eq!(
+        send(&client, "GET", &gateway.url("/open/x"), &[])?.status,
+        200
+    );
+    let ours = |series: &[String]| -> Vec<String> {
+        series
+            .iter()
+            .filter(|s| s.contains("route=\"open\"") || s.contains("route=\"locked\""))
+            .cloned()
+            .collect()
+    };
+    let before = tollgate_series(&gateway)?;
+    for metric in [
+        "tollgate_http_requests_total",
+        "tollgate_http_request_duration_seconds",
+        "tollgate_upstream_duration_seconds",
+        "tollgate_policy_rejections_total",
+    ] {
+        assert!(
+            ours(&before).iter().any(|s| s.starts_with(metric)),
+            "{metric} has a series of the two routes: {before:?}"
+        );
+    }
+
+    for route in ["open", "locked"] {
+        let answer = admin.delete(&format!("/api/v1/routes/{route}"))?;
+        assert_eq!(answer.status, 204, "{}", answer.text);
+    }
+    let left = wait_until(
+        "the deleted routes' series to go",
+        Duration::from_secs(10),
+        || {
+            let series = tollgate_series(&gateway)?;
+            Ok(ours(&series).is_empty().then_some(series))
+        },
+    )?;
+    assert!(
+        left.iter()
+            .any(|s| s.starts_with("tollgate_config_revision")),
+        "the other metrics stay"
+    );
+    Ok(())
+}
