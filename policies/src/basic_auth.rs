@@ -105,7 +105,7 @@ pub fn argon2_hasher() -> Argon2<'static> {
 /// A hash no password is checked against for real: an unknown username is checked
 /// against it, so that it takes as long as a known one with a wrong password (no
 /// username can be told to exist by timing). Made once, on first need.
-fn decoy_phc() -> &'static str {
+pub fn decoy_phc() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
     DECOY.get_or_init(|| {
         // A constant, valid salt: the decoy never has to resist anything.

@@ -50,6 +50,20 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError(e.to_string()))
 }
 
+/// Whether `password` matches `hash`, the stored hash of a user: `None` (no such user)
+/// never matches, but checks the password against a decoy hash of the same parameters
+/// ([`policies::basic_auth::decoy_phc`]) all the same, so that an unknown user name takes
+/// as long to refuse as a wrong password: no user name can be told to exist by timing.
+pub fn verify_password_or_decoy(password: &str, hash: Option<&str>) -> bool {
+    match hash {
+        Some(hash) => verify_password(password, hash),
+        None => {
+            std::hint::black_box(verify_password(password, policies::basic_auth::decoy_phc()));
+            false
+        }
+    }
+}
+
 /// Whether `password` matches the PHC string `hash` (whose own parameters are used). A
 /// malformed hash never matches. As slow as [`hash_password`].
 pub fn verify_password(password: &str, hash: &str) -> bool {
@@ -63,6 +77,24 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_user_is_checked_against_a_decoy_of_the_same_cost() {
+        let real_hash = hash_password("pw").expect("hash");
+        let real = PasswordHash::new(&real_hash).expect("phc");
+        let decoy = PasswordHash::new(policies::basic_auth::decoy_phc()).expect("phc");
+        assert_eq!(decoy.algorithm, real.algorithm);
+        assert_eq!(
+            argon2::Params::try_from(&decoy).expect("params"),
+            argon2::Params::try_from(&real).expect("params")
+        );
+        assert!(
+            !verify_password_or_decoy("tollgate decoy", None),
+            "the decoy's own password opens nothing"
+        );
+        assert!(verify_password_or_decoy("pw", Some(&real_hash)));
+        assert!(!verify_password_or_decoy("nope", Some(&real_hash)));
+    }
 
     #[test]
     fn new_key_has_prefix_hash_and_shown_part() {

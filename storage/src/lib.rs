@@ -26,7 +26,9 @@ mod validate;
 pub use admins::Session;
 pub use audit::AuditEntry;
 pub use import::parse_config;
-pub use keys::{hash_key, hash_password, new_api_key, verify_password, PasswordError};
+pub use keys::{
+    hash_key, hash_password, new_api_key, verify_password, verify_password_or_decoy, PasswordError,
+};
 pub use policies::{Problem, Problems};
 pub use spec::*;
 pub use store::{Store, SCHEMA_VERSION};

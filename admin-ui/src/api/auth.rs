@@ -113,15 +113,17 @@ async fn basic(state: &AdminState, header: &str, credentials: &str) -> Result<Ac
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(ApiError::unauthorized)?;
     let (username, password) = decoded.split_once(':').ok_or_else(ApiError::unauthorized)?;
-    let password_hash = stored_hash(state, username)?.ok_or_else(ApiError::unauthorized)?;
-    let (password, checked_hash) = (password.to_owned(), password_hash.clone());
-    let is_valid =
-        tokio::task::spawn_blocking(move || storage::verify_password(&password, &checked_hash))
-            .await
-            .map_err(ApiError::internal)?;
-    if !is_valid {
+    // An unknown user is checked against a decoy hash: refused as slowly as a wrong password.
+    let stored = stored_hash(state, username)?;
+    let (password, checked_hash) = (password.to_owned(), stored.clone());
+    let is_valid = tokio::task::spawn_blocking(move || {
+        storage::verify_password_or_decoy(&password, checked_hash.as_deref())
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(password_hash) = stored.filter(|_| is_valid) else {
         return Err(ApiError::unauthorized());
-    }
+    };
     state.inner.auth_cache.insert(
         key,
         Verified {

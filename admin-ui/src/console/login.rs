@@ -69,7 +69,7 @@ pub(crate) async fn submit(
         .blocking(move |store| {
             store
                 .admin_password_hash(&user)
-                .map(|hash| hash.is_some_and(|h| storage::verify_password(&password, &h)))
+                .map(|hash| storage::verify_password_or_decoy(&password, hash.as_deref()))
         })
         .await??;
     if !is_valid {
