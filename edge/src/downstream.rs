@@ -17,7 +17,9 @@
 //! proxy reports the upstream socket it waits on ([`awaiting_upstream`]) and each step of
 //! progress; when the deadline passes while it waits, the connection shuts that socket
 //! down, Pingora's read fails at once, and the request ends as a timeout (504, see
-//! [`take_upstream_timeout`]). The shutdown runs on the connection's own task, between two
+//! [`take_upstream_timeout`]); unless the socket has bytes waiting, which means the proxy,
+//! not the upstream, is behind (writing to a client that reads slowly): then the deadline
+//! starts again. The shutdown runs on the connection's own task, between two
 //! polls of the request, and the proxy forgets the socket ([`upstream_done`]) before it can
 //! go back to the pool or be closed; the socket's addresses are checked again before the
 //! shutdown all the same, so that no other connection can ever be cut. Pingora's own
@@ -87,14 +89,23 @@ impl Connection {
             return false;
         }
         self.deadline.clear();
-        if let Some(upstream) = self.upstream.take() {
-            if upstream.is_still_open() {
-                self.timed_out.set(true);
-                // Fails the pending read or write on it; an error here means it was
-                // closed already.
-                let _ = socket::shutdown(upstream.fd, socket::Shutdown::Both);
-            }
+        let Some(upstream) = self.upstream.take() else {
+            return true;
+        };
+        if !upstream.is_still_open() {
+            return true;
         }
+        if upstream.has_input() {
+            // The upstream did send: the proxy is held up elsewhere (writing to a client
+            // that reads slowly), which is no upstream timeout. Pingora's per-read timeout
+            // would not count that time either.
+            self.upstream.set(Some(upstream));
+            self.deadline.set(upstream.read_timeout);
+            return true;
+        }
+        self.timed_out.set(true);
+        // Fails the pending read or write on it; an error here means it was closed already.
+        let _ = socket::shutdown(upstream.fd, socket::Shutdown::Both);
         true
     }
 }
@@ -106,6 +117,13 @@ impl Upstream {
         let addr = |a: nix::Result<SockaddrStorage>| a.ok().and_then(|a| to_std(&a));
         addr(socket::getsockname(self.fd)) == Some(self.local)
             && addr(socket::getpeername(self.fd)) == Some(self.peer)
+    }
+
+    /// Whether the socket has bytes (or the end of the stream) waiting to be read.
+    fn has_input(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let flags = socket::MsgFlags::MSG_PEEK | socket::MsgFlags::MSG_DONTWAIT;
+        socket::recv(self.fd, &mut byte, flags).is_ok()
     }
 }
 

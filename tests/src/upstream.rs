@@ -2,8 +2,9 @@
 //!
 //! Every request but `GET /healthz` answers 200 with a JSON [`Echoed`] (server name,
 //! method, path, query, headers, body length), counts as a hit and waits the configured
-//! delay first. `/healthz` answers the configured health status at once and is counted
-//! apart, so the hit counter shows exactly what the gateway forwarded.
+//! delay first (`/bytes/N` answers N bytes of `x` instead). `/healthz` answers the
+//! configured health status at once and is counted apart, so the hit counter shows exactly
+//! what the gateway forwarded.
 //! [`EchoServer::kill`] closes the listener and every open connection;
 //! [`EchoServer::restart`] listens on the same port again.
 
@@ -249,6 +250,18 @@ async fn handle(
     let delay = state.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    // `/bytes/N`: N bytes of `x` instead of the echo, for large answers.
+    if let Some(n) = echoed
+        .path
+        .strip_prefix("/bytes/")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        return Ok(Response::builder()
+            .status(200)
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(Bytes::from(vec![b'x'; n])))
+            .unwrap_or_default());
     }
     let body = serde_json::to_vec(&echoed).unwrap_or_default();
     Ok(Response::builder()

@@ -45,33 +45,6 @@ fn read_until_closed(stream: &mut TcpStream) -> Result<Vec<u8>> {
     }
 }
 
-/// One response of a keep-alive connection: its status (the body is read by its length).
-fn read_response(reader: &mut BufReader<TcpStream>) -> Result<u16> {
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("status line {line:?}"))?;
-    let mut length = 0;
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse()?;
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    Ok(status)
-}
-
 #[test]
 fn a_header_that_stops_halfway_is_cut_off() -> Result<()> {
     let (gateway, server) = setup(Duration::ZERO)?;
@@ -111,7 +84,7 @@ fn a_slow_upstream_is_not_cut_by_the_header_deadline() -> Result<()> {
     stream.set_read_timeout(Some(CUT_WITHIN))?;
     (&stream).write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")?;
     let mut reader = BufReader::new(stream);
-    assert_eq!(read_response(&mut reader)?, 200);
+    assert_eq!(read_response(&mut reader)?.0, 200);
     assert_eq!(server.hits(), 1);
     Ok(())
 }
@@ -123,12 +96,69 @@ fn an_idle_keepalive_connection_outlives_the_header_timeout() -> Result<()> {
     stream.set_read_timeout(Some(CUT_WITHIN))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     (&stream).write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")?;
-    assert_eq!(read_response(&mut reader)?, 200);
+    assert_eq!(read_response(&mut reader)?.0, 200);
     // Idle for longer than the header timeout: a keep-alive connection may wait for its
     // next request as long as the keep-alive idle time.
     std::thread::sleep(Duration::from_millis(1500));
     (&stream).write_all(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")?;
-    assert_eq!(read_response(&mut reader)?, 200);
+    assert_eq!(read_response(&mut reader)?.0, 200);
     assert_eq!(server.hits(), 2);
     Ok(())
+}
+
+#[test]
+fn a_client_that_reads_slowly_gets_the_whole_large_answer() -> Result<()> {
+    // The upstream's read timeout is short; the answer is far larger than every socket
+    // buffer on the way, so the gateway waits on the client, not on the upstream, while
+    // the client does not read. That wait is no upstream timeout.
+    const SIZE: usize = 16 << 20;
+    let gateway = Gateway::start_default()?;
+    let server = EchoServer::start("big")?;
+    let admin = gateway.admin();
+    admin.create_upstream(&json!({
+        "id": "big", "targets": [{"addr": server.addr().to_string()}], "read_timeout_ms": 300,
+    }))?;
+    admin.create_route(&json!({"id": "big", "paths": ["/"], "upstream": "big"}))?;
+    let stream = TcpStream::connect(gateway.proxy_addr())?;
+    stream.set_read_timeout(Some(CUT_WITHIN))?;
+    (&stream).write_all(format!("GET /bytes/{SIZE} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())?;
+    // The slow client: nothing read for five read timeouts.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut reader = BufReader::new(stream);
+    assert_eq!(read_response(&mut reader)?, (200, SIZE));
+    Ok(())
+}
+
+/// Reads one response of a keep-alive connection whole (its body by its length); returns
+/// its status and how many body bytes came.
+fn read_response(reader: &mut BufReader<TcpStream>) -> Result<(u16, usize)> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("status line {line:?}"))?;
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse()?;
+            }
+        }
+    }
+    let mut got = 0;
+    let mut buffer = vec![0u8; 64 * 1024];
+    while got < length {
+        match reader.read(&mut buffer)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok((status, got))
 }
