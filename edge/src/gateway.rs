@@ -434,10 +434,11 @@ impl Gateway {
 }
 
 /// Whether the upstream's answer ends with its header (HTTP/1: RFC 9112 6.3), so that its
-/// connection is released without a body filter seeing the end.
+/// connection is released without a body filter seeing the end. An informational (1xx)
+/// answer is not the end: the final one is still to come.
 fn has_no_body(req: &RequestHeader, resp: &ResponseHeader) -> bool {
     req.method == Method::HEAD
-        || matches!(resp.status.as_u16(), 100..=199 | 204 | 304)
+        || matches!(resp.status.as_u16(), 204 | 304)
         || resp
             .headers
             .get(http::header::CONTENT_LENGTH)

@@ -62,3 +62,27 @@ fn only_safe_methods_are_idempotent() {
     assert!(is_idempotent(&Method::GET) && is_idempotent(&Method::PUT));
     assert!(!is_idempotent(&Method::POST) && !is_idempotent(&Method::PATCH));
 }
+
+#[test]
+fn answers_end_at_their_header_only_when_http_says_so() {
+    let get = RequestHeader::build("GET", b"/", None).expect("request");
+    let head = RequestHeader::build("HEAD", b"/", None).expect("request");
+    let answer = |status: u16, length: Option<&str>| {
+        let mut resp = ResponseHeader::build(status, None).expect("response");
+        if let Some(length) = length {
+            resp.insert_header("content-length", length)
+                .expect("header");
+        }
+        resp
+    };
+    assert!(has_no_body(&head, &answer(200, Some("5"))));
+    assert!(has_no_body(&get, &answer(204, None)));
+    assert!(has_no_body(&get, &answer(304, None)));
+    assert!(has_no_body(&get, &answer(200, Some("0"))));
+    assert!(!has_no_body(&get, &answer(200, Some("5"))));
+    assert!(!has_no_body(&get, &answer(200, None)), "read until close");
+    assert!(
+        !has_no_body(&get, &answer(100, None)),
+        "the final answer is to come"
+    );
+}
