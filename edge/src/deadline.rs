@@ -1,9 +1,10 @@
 //! Coarse deadlines for client connections, kept by one thread instead of tokio's timer.
 //!
-//! Each client connection has a deadline for the header of its current request
-//! (`downstream.rs`). A tokio timer per connection cost every request a timer reset, and,
-//! with timers in the wheel, every park of a runtime thread walked the wheel: about 2,000
-//! instructions a request under callgrind, 7% of what Tollgate adds to bare Pingora.
+//! Each client connection has one deadline (`downstream.rs`): for the header of its current
+//! request, then for the upstream's answer to it. A tokio timer per connection cost every
+//! request a timer reset, and, with timers in the wheel, every park of a runtime thread
+//! walked the wheel: about 2,000 instructions a request under callgrind, 7% of what
+//! Tollgate added to bare Pingora; Pingora's own timer per upstream response cost 0.7 µs.
 //!
 //! Here a connection's deadline is an atomic tick count in its [`Deadline`]. One thread
 //! ([`Watchdog::start`]) advances a clock of [`TICK`]s and wakes the connections whose

@@ -114,9 +114,7 @@ impl Upstream {
     /// Whether `fd` is still the socket between the same two addresses (two syscalls,
     /// only when a deadline passes).
     fn is_still_open(&self) -> bool {
-        let addr = |a: nix::Result<SockaddrStorage>| a.ok().and_then(|a| to_std(&a));
-        addr(socket::getsockname(self.fd)) == Some(self.local)
-            && addr(socket::getpeername(self.fd)) == Some(self.peer)
+        addresses(self.fd) == Some((self.local, self.peer))
     }
 
     /// Whether the socket has bytes (or the end of the stream) waiting to be read.
@@ -125,6 +123,16 @@ impl Upstream {
         let flags = socket::MsgFlags::MSG_PEEK | socket::MsgFlags::MSG_DONTWAIT;
         socket::recv(self.fd, &mut byte, flags).is_ok()
     }
+}
+
+/// The local and peer address of socket `fd` (two syscalls); `None` if it is not an open
+/// TCP socket.
+fn addresses(fd: RawFd) -> Option<(SocketAddr, SocketAddr)> {
+    let addr = |a: nix::Result<SockaddrStorage>| a.ok().and_then(|a| to_std(&a));
+    Some((
+        addr(socket::getsockname(fd))?,
+        addr(socket::getpeername(fd))?,
+    ))
 }
 
 fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
@@ -147,15 +155,17 @@ pub fn times_upstream() -> bool {
 }
 
 /// The request was sent, or is being sent, on upstream socket `fd` (from `local` to
-/// `peer`): the upstream must answer within `read_timeout`, and each later step as well
-/// ([`upstream_progress`]). Without the addresses (not a TCP socket) nothing is timed here.
+/// `peer`, as Pingora's socket digest knows them; asked of the socket when it does not):
+/// the upstream must answer within `read_timeout`, and each later step as well
+/// ([`upstream_progress`]).
 pub fn awaiting_upstream(
     fd: RawFd,
     local: Option<SocketAddr>,
     peer: Option<SocketAddr>,
     read_timeout: Duration,
 ) {
-    let (Some(local), Some(peer)) = (local, peer) else {
+    let Some((local, peer)) = local.zip(peer).or_else(|| addresses(fd)) else {
+        // Not an open TCP socket (targets are TCP addresses): closed, so Pingora fails it.
         return;
     };
     let _ = CONNECTION.try_with(|c| {

@@ -21,7 +21,7 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
-/// How often freed memory is handed back (mimalloc waits 1 s before it may be).
+/// How often the purge is run (what it purges was freed at least [`PURGE_DELAY_MS`] ago).
 pub const EVERY: Duration = Duration::from_secs(1);
 
 /// Above mimalloc's largest size class (512 KiB): allocated as a page of its own and
