@@ -6,8 +6,26 @@ mod fixtures;
 use fixtures::*;
 use storage::*;
 
+/// Opens the store's directory with sled itself. A store dropped a moment ago lets go of
+/// the directory only once sled's writer threads have (the store's own open waits for
+/// that too): a lock refusal is retried until it is lifted, for at most 5 s.
+fn open_sled(dir: &tempfile::TempDir) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::open(dir.path()) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::yield_now();
+            }
+            other => return other.expect("sled opens"),
+        }
+    }
+}
+
 fn schema_mark(dir: &tempfile::TempDir) -> Option<u64> {
-    let db = sled::open(dir.path()).expect("sled opens");
+    let db = open_sled(dir);
     let meta = db.open_tree("meta").expect("meta");
     meta.get("schema")
         .expect("readable")
@@ -15,7 +33,7 @@ fn schema_mark(dir: &tempfile::TempDir) -> Option<u64> {
 }
 
 fn set_schema_mark(dir: &tempfile::TempDir, schema: Option<u64>) {
-    let db = sled::open(dir.path()).expect("sled opens");
+    let db = open_sled(dir);
     let meta = db.open_tree("meta").expect("meta");
     match schema {
         Some(s) => meta.insert("schema", &s.to_be_bytes()).map(drop),
