@@ -24,8 +24,8 @@ pub trait LiveView: Send + Sync + 'static {
     fn applied(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
-    /// When the API key whose hash is `key_hash` was last used (unix seconds), if it was
-    /// since the proxy started. Kept in memory only.
+    /// When the API key whose hash is `key_hash` was last used (unix seconds), if it ever
+    /// was: recorded in memory, saved with quota counts, restored at start.
     fn key_last_used(&self, _key_hash: &storage::KeyHash) -> Option<u64> {
         None
     }

@@ -195,6 +195,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => (s, None),
         Err(e) => (Snapshot::empty(&metrics), Some(e.to_string())),
     };
+    // Not into the empty stand-in of a config that does not compile: its keys would all
+    // look deleted, and their stored uses be dropped.
+    if first_error.is_none() {
+        usage
+            .restore_key_uses(&snapshot.directory)
+            .context("loading the keys' last use")?;
+    }
     let shared = Shared::new(snapshot, metrics.clone(), counters);
     if let Some(e) = first_error {
         eprintln!("tollgate: the stored config does not compile, serving no routes: {e}");
@@ -238,7 +245,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     });
     rt.spawn(reload::run(store.clone(), changes, shared.clone()));
-    rt.spawn(usage.clone().run());
+    rt.spawn(usage.clone().run(shared.clone()));
     let ready_shared = shared.clone();
     let (listen, admin_addr, metrics_addr) = (args.listen, args.admin_listen, args.metrics_listen);
     rt.spawn(async move {
@@ -280,6 +287,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     rt.spawn(tls::follow(cert_changes, certs, tls_listen.is_some()));
     server.add_service(service);
+    let final_shared = shared.clone();
     server.run(PingoraRunArgs {
         shutdown_signal: Box::new(Signals {
             shared,
@@ -288,8 +296,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
 
     access_log.flush(Duration::from_secs(2));
-    if let Err(e) = usage.flush() {
-        eprintln!("tollgate: saving quota usage: {e}");
+    if let Err(e) = usage.flush(&final_shared.snapshot.load().directory) {
+        eprintln!("tollgate: saving usage: {e}");
     }
     if let Err(e) = store.flush() {
         eprintln!("tollgate: flushing the store: {e}");

@@ -146,7 +146,7 @@ pub struct KeyEntry {
     /// Unix seconds; `None`: never expires.
     pub expires: Option<u64>,
     pub revoked: bool,
-    /// When the key was last used (unix seconds; 0: not since the process started),
+    /// When the key was last used (unix seconds; 0: never, as far as the store knows),
     /// written by [`crate::key_usage::touch`]. Held here rather than in a table by key id,
     /// which would cost as much again per key; [`Directory::carry_last_used`] hands it on
     /// from one revision's directory to the next. 32 bits (enough until 2106) keep an
@@ -156,7 +156,8 @@ pub struct KeyEntry {
 }
 
 impl KeyEntry {
-    /// When the key was last used (unix seconds), if it was since the process started.
+    /// When the key was last used (unix seconds), if it ever was (as far as the store knows:
+    /// saved times come back at start, [`Directory::restore_key_uses`]).
     pub fn last_use(&self) -> Option<u64> {
         let secs = self.last_used.load(Ordering::Relaxed);
         (secs != 0).then_some(u64::from(secs))
@@ -355,6 +356,34 @@ impl Directory {
         }
     }
 
+    /// The keys used at or after `since` (unix seconds), with when: what a save of
+    /// last-use times writes. One pass over the keys.
+    pub fn key_uses_since(&self, since: u64) -> Vec<(KeyHash, u64)> {
+        self.keys
+            .iter()
+            .filter_map(|(hash, entry)| {
+                let secs = entry.last_use()?;
+                (secs >= since).then_some((*hash, secs))
+            })
+            .collect()
+    }
+
+    /// Takes the last-use times an earlier process saved (a later time recorded since
+    /// wins). Returns the hashes among `uses` of keys this directory does not hold.
+    pub fn restore_key_uses(&self, uses: &[(KeyHash, u64)]) -> Vec<KeyHash> {
+        let mut unknown = Vec::new();
+        for (hash, secs) in uses {
+            match self.keys.get(hash) {
+                Some(entry) => {
+                    let secs = u32::try_from(*secs).unwrap_or(u32::MAX);
+                    entry.last_used.fetch_max(secs, Ordering::Relaxed);
+                }
+                None => unknown.push(*hash),
+            }
+        }
+        unknown
+    }
+
     pub fn consumer(&self, id: &str) -> Option<&Arc<Consumer>> {
         self.consumers.get(id)
     }
@@ -518,6 +547,49 @@ mod tests {
         touch(&second, kept, 300);
         second.carry_last_used(&first);
         assert_eq!(used(&second, kept), Some(300));
+    }
+
+    #[test]
+    fn last_uses_are_listed_since_a_time_and_restored() {
+        let counters = Counters::default();
+        let compile = || {
+            Directory::compile(
+                &[consumer("acme", None)],
+                &[],
+                &[key("k1", "acme", "tg_one"), key("k2", "acme", "tg_two")],
+                &[],
+                &[],
+                &counters,
+            )
+            .expect("valid")
+        };
+        let (one, two) = (KeyHash::of(b"tg_one"), KeyHash::of(b"tg_two"));
+        let dir = compile();
+        assert!(dir.key_uses_since(0).is_empty(), "no key used yet");
+        crate::key_usage::touch(&dir.key(&one).expect("indexed").last_used, 100);
+        crate::key_usage::touch(&dir.key(&two).expect("indexed").last_used, 105);
+        let mut since_0 = dir.key_uses_since(0);
+        since_0.sort_by_key(|(_, secs)| *secs);
+        assert_eq!(since_0, vec![(one, 100), (two, 105)]);
+        assert_eq!(dir.key_uses_since(101), vec![(two, 105)]);
+        assert_eq!(
+            dir.key_uses_since(105),
+            vec![(two, 105)],
+            "the second itself"
+        );
+        assert!(dir.key_uses_since(106).is_empty());
+
+        let next = compile();
+        crate::key_usage::touch(&next.key(&two).expect("indexed").last_used, 110);
+        let gone = KeyHash::of(b"tg_gone");
+        let unknown = next.restore_key_uses(&[(one, 100), (two, 105), (gone, 90)]);
+        assert_eq!(unknown, vec![gone]);
+        assert_eq!(next.key(&one).expect("indexed").last_use(), Some(100));
+        assert_eq!(
+            next.key(&two).expect("indexed").last_use(),
+            Some(110),
+            "a later use wins over the saved one"
+        );
     }
 
     #[test]

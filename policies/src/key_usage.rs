@@ -1,7 +1,7 @@
 //! When each API key was last used. Each compiled key ([`crate::KeyEntry`]) holds its own
 //! slot, so recording a use is one atomic load (and a store at most once a second per key)
 //! with no lookup and no lock; [`crate::Directory::carry_last_used`] hands the times on
-//! across config revisions.
+//! across config revisions, and the edge saves them with quota counts (`edge::usage`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,6 +1,6 @@
 //! How the config lives in sled: one tree per kind of object, keyed by id (keys by their
 //! hash, credentials by username), values as JSON; plus the `meta`, `audit`, `usage`,
-//! `admins` and `sessions` trees.
+//! `key_uses`, `admins` and `sessions` trees.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -23,6 +23,8 @@ pub(crate) struct Trees {
     pub meta: sled::Tree,
     pub audit: sled::Tree,
     pub usage: sled::Tree,
+    /// When each API key was last used: its 32-byte hash, unix seconds (big-endian u64).
+    pub key_uses: sled::Tree,
     pub admins: sled::Tree,
     pub sessions: sled::Tree,
 }
@@ -38,6 +40,7 @@ impl Trees {
             meta: db.open_tree("meta")?,
             audit: db.open_tree("audit")?,
             usage: db.open_tree("usage")?,
+            key_uses: db.open_tree("key_uses")?,
             admins: db.open_tree("admins")?,
             sessions: db.open_tree("sessions")?,
         })

@@ -1,10 +1,11 @@
-//! Usage counters for quotas, kept in the `usage` tree keyed by consumer and period.
+//! Usage counters for quotas, kept in the `usage` tree keyed by consumer and period, and
+//! when each API key was last used, in the `key_uses` tree keyed by the key's hash.
 //! Saving them does not change the config revision.
 
 use serde::{Deserialize, Serialize};
 
 use crate::trees::decode_u64;
-use crate::{Store, StoreError};
+use crate::{KeyHash, Store, StoreError};
 
 /// Requests counted for one consumer in one period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,5 +92,43 @@ impl Store {
         self.trees().usage.apply_batch(batch)?;
         self.trees().usage.flush()?;
         Ok(dropped)
+    }
+
+    /// When each API key was last used (unix seconds), by key hash, as last saved. May
+    /// name keys deleted since (see [`Store::forget_key_uses`]).
+    pub fn load_key_uses(&self) -> Result<Vec<(KeyHash, u64)>, StoreError> {
+        self.trees()
+            .key_uses
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let hash = <[u8; 32]>::try_from(key.as_ref()).map_err(|_| {
+                    StoreError::Corrupt(format!("key use of a {}-byte hash", key.len()))
+                })?;
+                Ok((KeyHash(hash), decode_u64("key use", &value)?))
+            })
+            .collect()
+    }
+
+    /// Writes last-use times in one batch (each overwrites its key's) and flushes.
+    pub fn save_key_uses(&self, uses: &[(KeyHash, u64)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (hash, secs) in uses {
+            batch.insert(&hash.0[..], &secs.to_be_bytes());
+        }
+        self.trees().key_uses.apply_batch(batch)?;
+        self.trees().key_uses.flush()?;
+        Ok(())
+    }
+
+    /// Drops the last-use times of `hashes` (keys that are gone) and flushes.
+    pub fn forget_key_uses(&self, hashes: &[KeyHash]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for hash in hashes {
+            batch.remove(&hash.0[..]);
+        }
+        self.trees().key_uses.apply_batch(batch)?;
+        self.trees().key_uses.flush()?;
+        Ok(())
     }
 }

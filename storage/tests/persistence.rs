@@ -114,6 +114,28 @@ fn usage_is_saved_overwritten_and_loaded_without_a_revision() {
 }
 
 #[test]
+fn key_uses_are_saved_overwritten_loaded_and_forgotten_without_a_revision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let (a, b) = (KeyHash::of(b"tg_a"), KeyHash::of(b"tg_b"));
+    store
+        .save_key_uses(&[(a, 1_800_000_000), (b, 1_800_000_005)])
+        .expect("saved");
+    store.save_key_uses(&[(a, 1_800_000_009)]).expect("saved");
+    assert_eq!(store.revision(), 0);
+    drop(store);
+    let store = open(&dir);
+    let mut uses = store.load_key_uses().expect("loaded");
+    uses.sort_by_key(|(_, secs)| *secs);
+    assert_eq!(uses, vec![(b, 1_800_000_005), (a, 1_800_000_009)]);
+    store.forget_key_uses(&[b]).expect("forgotten");
+    assert_eq!(
+        store.load_key_uses().expect("loaded"),
+        vec![(a, 1_800_000_009)]
+    );
+}
+
+#[test]
 fn admins_are_stored_and_found() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);

@@ -37,17 +37,7 @@ fn api_key_works_at_once_and_stops_at_once_when_deleted() -> Result<()> {
 
     for round in 0..3 {
         let (id, key) = s.new_key("acme")?;
-        let last_used = |s: &Setup| -> Result<serde_json::Value> {
-            let keys = s
-                .admin
-                .get("/api/v1/consumers/acme/keys")?
-                .expect_status(200, "listing keys")?
-                .body;
-            let listed = keys
-                .as_array()
-                .and_then(|ks| ks.iter().find(|k| k["id"] == id));
-            Ok(listed.map_or(serde_json::Value::Null, |k| k["last_used"].clone()))
-        };
+        let last_used = |s: &Setup| s.key_last_used("acme", &id);
         ensure!(last_used(&s)?.is_null(), "an unused key has no last use");
         passed(
             &s.get("/keyed", &[("x-api-key", &key)])?,
@@ -185,7 +175,8 @@ fn rate_limit_holds_under_200_concurrent_clients() -> Result<()> {
 }
 
 #[test]
-fn plan_quota_allows_exactly_n_and_the_count_survives_a_graceful_restart() -> Result<()> {
+fn plan_quota_allows_exactly_n_and_the_count_and_last_use_survive_a_graceful_restart() -> Result<()>
+{
     let mut s = Setup::start(&[
         (
             "plans",
@@ -197,7 +188,7 @@ fn plan_quota_allows_exactly_n_and_the_count_survives_a_graceful_restart() -> Re
             route("metered", &["/metered"], json!([{"type": "key_auth"}])),
         ),
     ])?;
-    let (_, key) = s.new_key("acme")?;
+    let (key_id, key) = s.new_key("acme")?;
     let key_header = [("x-api-key", key.as_str())];
     for remaining in [4, 3, 2] {
         let answer = s.get("/metered", &key_header)?;
@@ -215,8 +206,16 @@ fn plan_quota_allows_exactly_n_and_the_count_survives_a_graceful_restart() -> Re
     );
     assert_eq!(usage.body["period"], "day");
 
+    let last_used = s.key_last_used("acme", &key_id)?;
+    ensure!(last_used.is_u64(), "the key was used: {last_used}");
+
     s.gateway.restart()?;
     s.admin = s.gateway.admin();
+    assert_eq!(
+        s.key_last_used("acme", &key_id)?,
+        last_used,
+        "the key's last use survives the restart"
+    );
     for _ in 0..2 {
         passed(
             &s.get("/metered", &key_header)?,

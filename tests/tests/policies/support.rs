@@ -57,6 +57,20 @@ impl Setup {
         Ok((text("id")?, text("key")?))
     }
 
+    /// The `last_used` of key `id` of `consumer` in the key list (null: never used).
+    pub fn key_last_used(&self, consumer: &str, id: &str) -> Result<Value> {
+        let keys = self
+            .admin
+            .get(&format!("/api/v1/consumers/{consumer}/keys"))?
+            .expect_status(200, "listing keys")?
+            .body;
+        let listed = keys
+            .as_array()
+            .and_then(|ks| ks.iter().find(|k| k["id"] == id))
+            .ok_or_else(|| anyhow!("key {id} not in {keys}"))?;
+        Ok(listed["last_used"].clone())
+    }
+
     /// `tollgate_policy_rejections_total{route, policy, status}`, 0 when absent.
     pub fn rejections(&self, route: &str, policy: &str, status: &str) -> Result<f64> {
         let all = metrics::parse(&self.gateway.metrics_text()?);
