@@ -61,10 +61,10 @@ impl ConsoleState {
         session_ttl: Duration,
     ) -> Self {
         Self {
+            sessions: Arc::new(session::Sessions::new(session_ttl, store.clone())),
             store,
             live,
             registry,
-            sessions: Arc::new(session::Sessions::new(session_ttl)),
             traffic: Arc::new(traffic::Traffic::default()),
             login_throttle: Arc::default(),
         }

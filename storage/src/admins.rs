@@ -65,6 +65,27 @@ impl Store {
         Ok(Some(session))
     }
 
+    /// Drops every session expired at `now` (unix seconds) and flushes. Returns how many.
+    pub fn prune_sessions(&self, now: u64) -> Result<usize, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut dropped = 0;
+        for entry in self.trees().sessions.iter() {
+            let (key, value) = entry?;
+            // An unreadable session is dropped as well: it could never be used.
+            let expired =
+                serde_json::from_slice::<Session>(&value).map_or(true, |s| s.expires <= now);
+            if expired {
+                batch.remove(key);
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.trees().sessions.apply_batch(batch)?;
+            self.trees().sessions.flush()?;
+        }
+        Ok(dropped)
+    }
+
     /// Forgets the session (logout). Missing sessions are fine.
     pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         self.trees().sessions.remove(token_hash.as_bytes())?;

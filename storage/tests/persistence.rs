@@ -180,3 +180,22 @@ fn sessions_expire() {
     store.delete_session("h2").expect("deleted");
     assert_eq!(store.session("h2", 0).expect("readable"), None);
 }
+
+#[test]
+fn expired_sessions_are_pruned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let session = |expires| Session {
+        user: "admin".into(),
+        expires,
+    };
+    store.save_session("old", &session(100)).expect("saved");
+    store.save_session("new", &session(200)).expect("saved");
+    assert_eq!(store.prune_sessions(150).expect("pruned"), 1);
+    assert_eq!(store.prune_sessions(150).expect("pruned"), 0);
+    assert_eq!(
+        store.session("new", 150).expect("readable"),
+        Some(session(200))
+    );
+    assert_eq!(store.session("old", 0).expect("readable"), None, "gone");
+}

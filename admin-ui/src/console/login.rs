@@ -31,8 +31,10 @@ pub(crate) struct Credentials {
 
 /// `GET /login`: the form (or `/` for a live session).
 pub(crate) async fn form(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
-    if cookie(&headers, SESSION_COOKIE).is_some_and(|t| state.sessions.find(&t).is_some()) {
-        return Redirect::to("/").into_response();
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        if state.sessions.find(&token).await.is_some() {
+            return Redirect::to("/").into_response();
+        }
     }
     login_page(StatusCode::OK, "", None)
 }
@@ -82,7 +84,7 @@ pub(crate) async fn submit(
         ));
     }
     state.login_throttle.succeeded(&username);
-    let token = state.sessions.create(&username);
+    let token = state.sessions.create(&username).await;
     let ttl = state.sessions.ttl();
     Ok((
         StatusCode::SEE_OTHER,
@@ -103,7 +105,7 @@ pub(crate) async fn logout(
     State(state): State<ConsoleState>,
     Extension(session): Extension<CurrentSession>,
 ) -> Response {
-    state.sessions.remove(&session.key);
+    state.sessions.remove(&session.key).await;
     (
         StatusCode::SEE_OTHER,
         [

@@ -1,9 +1,11 @@
-//! Console sessions, kept in memory: a random token in an `HttpOnly; SameSite=Strict`
-//! cookie, looked up by its sha256, with an absolute expiry, a per-session CSRF token and a
-//! one-shot flash message. A restart logs everyone out.
+//! Console sessions: a random token in an `HttpOnly; SameSite=Strict` cookie, looked up by
+//! its sha256, with an absolute expiry, a per-session CSRF token and a one-shot flash
+//! message. Held in memory, and saved in the store (user and expiry, under the token's
+//! hash) so that a restart logs nobody out; a session the memory does not know is looked
+//! up there and gets a new CSRF token (a form rendered before the restart answers 403 once).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -61,13 +63,19 @@ pub(crate) struct CurrentSession {
 pub(crate) struct Sessions {
     ttl: Duration,
     map: Mutex<HashMap<[u8; 32], Entry>>,
+    store: storage::Store,
 }
 
 impl Sessions {
-    pub fn new(ttl: Duration) -> Self {
+    /// Sessions lasting `ttl`, saved in `store`; drops the stored ones that have expired.
+    pub fn new(ttl: Duration, store: storage::Store) -> Self {
+        if let Err(e) = store.prune_sessions(unix_now()) {
+            tracing::warn!("dropping expired console sessions: {e}");
+        }
         Self {
             ttl,
             map: Mutex::new(HashMap::new()),
+            store,
         }
     }
 
@@ -76,12 +84,32 @@ impl Sessions {
         self.ttl
     }
 
-    /// Starts a session for `user`; returns the token for the cookie.
-    pub fn create(&self, user: &str) -> String {
+    /// Starts a session for `user`; returns the token for the cookie. A session the store
+    /// could not save still works, until a restart.
+    pub async fn create(&self, user: &str) -> String {
         let token = random_token();
+        let key = digest(&token);
+        self.remember(key, user.to_owned(), Instant::now() + self.ttl);
+        let saved = storage::Session {
+            user: user.to_owned(),
+            expires: unix_now().saturating_add(self.ttl.as_secs()),
+        };
+        let store = self.store.clone();
+        let hash = hex::encode(key);
+        match tokio::task::spawn_blocking(move || store.save_session(&hash, &saved)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(user, "console session not saved, a restart ends it: {e}"),
+            Err(e) => tracing::warn!(user, "console session not saved: {e}"),
+        }
+        token
+    }
+
+    /// Holds a session in memory, with a new CSRF token; keeps one already held (two
+    /// requests may bring back the same stored session at once).
+    fn remember(&self, key: [u8; 32], user: String, expires: Instant) -> CurrentSession {
         let now = Instant::now();
         let mut map = self.map.lock();
-        if map.len() >= CAPACITY {
+        if map.len() >= CAPACITY && !map.contains_key(&key) {
             map.retain(|_, e| e.expires > now);
             if map.len() >= CAPACITY {
                 if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k) {
@@ -89,37 +117,69 @@ impl Sessions {
                 }
             }
         }
-        map.insert(
-            digest(&token),
-            Entry {
-                user: user.to_owned(),
-                csrf: random_token(),
-                expires: now + self.ttl,
-                flash: None,
-            },
-        );
-        token
-    }
-
-    /// The session of `token`, unless unknown or expired (an expired one is forgotten).
-    pub fn find(&self, token: &str) -> Option<CurrentSession> {
-        let key = digest(token);
-        let mut map = self.map.lock();
-        let entry = map.get(&key)?;
-        if entry.expires <= Instant::now() {
-            map.remove(&key);
-            return None;
-        }
-        Some(CurrentSession {
+        let entry = map.entry(key).or_insert_with(|| Entry {
+            user,
+            csrf: random_token(),
+            expires,
+            flash: None,
+        });
+        CurrentSession {
             key,
             user: entry.user.clone(),
             csrf: entry.csrf.clone(),
-        })
+        }
     }
 
-    /// Ends the session (logout). An unknown one is fine.
-    pub fn remove(&self, key: &[u8; 32]) {
+    /// The session of `token`, unless unknown or expired (an expired one is forgotten).
+    /// One the memory does not hold (made before a restart) is looked up in the store.
+    pub async fn find(&self, token: &str) -> Option<CurrentSession> {
+        let key = digest(token);
+        if let Some(found) = self.find_in_memory(&key) {
+            return found;
+        }
+        let store = self.store.clone();
+        let hash = hex::encode(key);
+        let now = unix_now();
+        let stored = match tokio::task::spawn_blocking(move || store.session(&hash, now)).await {
+            Ok(Ok(stored)) => stored?,
+            Ok(Err(e)) => {
+                tracing::warn!("reading a console session: {e}");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!("reading a console session: {e}");
+                return None;
+            }
+        };
+        let left = Duration::from_secs(stored.expires.saturating_sub(now));
+        Some(self.remember(key, stored.user, Instant::now() + left))
+    }
+
+    /// `Some(None)`: held in memory but expired (now forgotten); `None`: not held.
+    fn find_in_memory(&self, key: &[u8; 32]) -> Option<Option<CurrentSession>> {
+        let mut map = self.map.lock();
+        let entry = map.get(key)?;
+        if entry.expires <= Instant::now() {
+            map.remove(key);
+            return Some(None);
+        }
+        Some(Some(CurrentSession {
+            key: *key,
+            user: entry.user.clone(),
+            csrf: entry.csrf.clone(),
+        }))
+    }
+
+    /// Ends the session (logout), in memory and in the store. An unknown one is fine.
+    pub async fn remove(&self, key: &[u8; 32]) {
         self.map.lock().remove(key);
+        let store = self.store.clone();
+        let hash = hex::encode(key);
+        match tokio::task::spawn_blocking(move || store.delete_session(&hash)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("forgetting a console session: {e}"),
+            Err(e) => tracing::warn!("forgetting a console session: {e}"),
+        }
     }
 
     /// Leaves `flash` for the session's next page.
@@ -143,7 +203,10 @@ pub(crate) async fn require_session(
     req: Request,
     next: Next,
 ) -> Response {
-    let session = cookie(req.headers(), SESSION_COOKIE).and_then(|t| state.sessions.find(&t));
+    let session = match cookie(req.headers(), SESSION_COOKIE) {
+        Some(token) => state.sessions.find(&token).await,
+        None => None,
+    };
     let Some(session) = session else {
         return Redirect::to("/login").into_response();
     };
@@ -192,6 +255,13 @@ pub(crate) fn random_token() -> String {
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// Now in unix seconds (stored expiries are wall-clock times: they outlive the process).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Compares two tokens in time independent of where they differ.

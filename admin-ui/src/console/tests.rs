@@ -86,6 +86,22 @@ impl Console {
         &self.state.store
     }
 
+    /// The console as a restarted gateway serves it: a new one over the same store (the
+    /// returned one keeps the directory).
+    pub fn restarted(self) -> Self {
+        let state = ConsoleState::new(
+            self.state.store.clone(),
+            Arc::new(FakeLive::default()),
+            prometheus::Registry::new(),
+            self.state.sessions.ttl(),
+        );
+        Self {
+            app: router(state.clone()),
+            state,
+            _dir: self._dir,
+        }
+    }
+
     pub async fn send(&self, req: Request<Body>) -> Page {
         let response = self.app.clone().oneshot(req).await.expect("infallible");
         let status = response.status();

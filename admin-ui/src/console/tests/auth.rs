@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 
-use super::{Console, FakeLive, PASSWORD};
+use super::{Console, FakeLive, Session, PASSWORD};
 use crate::console::layout::NAV;
 
 #[tokio::test]
@@ -171,6 +171,40 @@ async fn logout_ends_the_session() {
         .iter()
         .any(|c| c.starts_with("tollgate_session=;") && c.contains("Max-Age=0")));
     assert_eq!(session.get(&console, "/").await.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn a_session_outlives_a_restart_until_logout() {
+    let console = Console::new();
+    let session = console.login().await;
+    let console = console.restarted();
+    let home = session.get(&console, "/").await;
+    assert_eq!(
+        home.status,
+        StatusCode::OK,
+        "still logged in: {}",
+        home.body
+    );
+    let csrf = home.csrf().expect("pages carry the csrf token");
+    assert_ne!(csrf, session.csrf, "a new CSRF token after the restart");
+    let old_form = session
+        .post(&console, "/upstreams/new", &[("id", "a")])
+        .await;
+    assert_eq!(old_form.status, StatusCode::FORBIDDEN, "a form from before");
+    let session = Session {
+        cookie: session.cookie,
+        csrf,
+    };
+    assert_eq!(
+        session.post(&console, "/logout", &[]).await.location(),
+        Some("/login")
+    );
+    let console = console.restarted();
+    assert_eq!(
+        session.get(&console, "/").await.location(),
+        Some("/login"),
+        "logged out for good"
+    );
 }
 
 #[tokio::test]
