@@ -33,6 +33,13 @@ pub struct AdminConfig {
 /// The whole admin server: `/healthz`, `/openapi.json`, `/api/v1/**` and the console under
 /// `/`. Call it inside a Tokio runtime (the console starts its metrics sampler there) and
 /// serve it with `axum::serve`.
+/// Now in unix seconds, from the clock the proxy stamps key uses and quotas with (stored
+/// times, such as key creation and session expiry, outlive the process).
+pub(crate) fn unix_now() -> u64 {
+    use policies::Clock;
+    policies::SystemClock.now().as_secs()
+}
+
 pub fn router(cfg: AdminConfig) -> axum::Router {
     let console = console::ConsoleState::new(
         cfg.store.clone(),

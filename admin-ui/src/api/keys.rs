@@ -1,8 +1,6 @@
 //! A consumer's API keys. The key itself is shown once, in the answer to POST; the store keeps
 //! its hash, and listings never show the hash.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -14,6 +12,7 @@ use storage::{Change, ConsumerSpec, KeyRecord, Kind, Object};
 use super::body::{self, RawBody};
 use super::resources::find;
 use super::{Actor, AdminState, ApiError};
+use crate::unix_now;
 
 /// Body of `POST /api/v1/consumers/{id}/keys`; the body itself is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -159,11 +158,4 @@ fn new_key_id() -> String {
         "k{:012x}",
         rand::thread_rng().gen::<u64>() & 0xffff_ffff_ffff
     )
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -9,9 +9,10 @@ use rand::Rng;
 use serde::Deserialize;
 use storage::{Change, KeyRecord, Kind, Object, StoreError};
 
-use super::layout::{empty_state, format_time, page, unix_now, Ctx};
+use super::layout::{empty_state, format_time, page, Ctx};
 use super::session::{CurrentSession, Flash};
 use super::{ConsoleError, ConsoleState};
+use crate::unix_now;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Filter {

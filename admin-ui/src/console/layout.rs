@@ -202,13 +202,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-/// Seconds since the Unix epoch, now.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Text escaped for a `<textarea>`: Leptos writes a textarea's children as they are (it
 /// treats it like `<script>`), so stored text must be escaped before it goes in.
 pub(crate) fn textarea_text(text: &str) -> String {

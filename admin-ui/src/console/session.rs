@@ -5,7 +5,7 @@
 //! up there and gets a new CSRF token (a form rendered before the restart answers 403 once).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -17,6 +17,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
 
 use super::{ConsoleError, ConsoleState};
+use crate::unix_now;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tollgate_session";
@@ -94,13 +95,12 @@ impl Sessions {
             user: user.to_owned(),
             expires: unix_now().saturating_add(self.ttl.as_secs()),
         };
-        let store = self.store.clone();
         let hash = hex::encode(key);
-        match tokio::task::spawn_blocking(move || store.save_session(&hash, &saved)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(user, "console session not saved, a restart ends it: {e}"),
-            Err(e) => tracing::warn!(user, "console session not saved: {e}"),
-        }
+        self.in_store(
+            "saving a console session (a restart ends it)",
+            move |store| store.save_session(&hash, &saved),
+        )
+        .await;
         token
     }
 
@@ -137,20 +137,13 @@ impl Sessions {
         if let Some(found) = self.find_in_memory(&key) {
             return found;
         }
-        let store = self.store.clone();
         let hash = hex::encode(key);
         let now = unix_now();
-        let stored = match tokio::task::spawn_blocking(move || store.session(&hash, now)).await {
-            Ok(Ok(stored)) => stored?,
-            Ok(Err(e)) => {
-                tracing::warn!("reading a console session: {e}");
-                return None;
-            }
-            Err(e) => {
-                tracing::warn!("reading a console session: {e}");
-                return None;
-            }
-        };
+        let stored = self
+            .in_store("reading a console session", move |store| {
+                store.session(&hash, now)
+            })
+            .await??;
         let left = Duration::from_secs(stored.expires.saturating_sub(now));
         Some(self.remember(key, stored.user, Instant::now() + left))
     }
@@ -173,13 +166,28 @@ impl Sessions {
     /// Ends the session (logout), in memory and in the store. An unknown one is fine.
     pub async fn remove(&self, key: &[u8; 32]) {
         self.map.lock().remove(key);
-        let store = self.store.clone();
         let hash = hex::encode(key);
-        match tokio::task::spawn_blocking(move || store.delete_session(&hash)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("forgetting a console session: {e}"),
-            Err(e) => tracing::warn!("forgetting a console session: {e}"),
-        }
+        self.in_store("forgetting a console session", move |store| {
+            store.delete_session(&hash)
+        })
+        .await;
+    }
+
+    /// Runs `f` on the store on a blocking thread (sled reads may hit the disk, writes
+    /// flush); a failure is logged as `doing` and answers `None`.
+    async fn in_store<T: Send + 'static>(
+        &self,
+        doing: &str,
+        f: impl FnOnce(&storage::Store) -> Result<T, storage::StoreError> + Send + 'static,
+    ) -> Option<T> {
+        let store = self.store.clone();
+        let error = match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(Ok(value)) => return Some(value),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!("{doing}: {error}");
+        None
     }
 
     /// Leaves `flash` for the session's next page.
@@ -255,13 +263,6 @@ pub(crate) fn random_token() -> String {
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
-}
-
-/// Now in unix seconds (stored expiries are wall-clock times: they outlive the process).
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Compares two tokens in time independent of where they differ.
