@@ -18,7 +18,7 @@ use crate::request_id::{self, RequestId, RequestIds};
 use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
-use crate::{downstream, forwarded, headers};
+use crate::{downstream, forwarded, headers, routing};
 
 use crate::framing::{has_body, hostile, raw_has_content_length};
 
@@ -151,7 +151,10 @@ impl Gateway {
             && raw_has_content_length(session);
         if let Some(r) = hostile(req, smuggled_length) {
             ctx.refusal = Some(r);
+        } else if let Err(r) = canonicalize_path(session) {
+            ctx.refusal = Some(r);
         } else {
+            let req = session.req_header();
             ctx.route = snapshot
                 .router
                 .find(
@@ -431,6 +434,38 @@ impl Gateway {
             consumer: ctx.policy_state.consumer_id(),
         });
     }
+}
+
+/// Replaces the request's path by its canonical form (`routing::canonical`), so that the
+/// router, the policies, the access log and the upstream all see the same path; the query
+/// is kept byte for byte. A path with no canonical form is refused (400).
+fn canonicalize_path(session: &mut Session) -> Result<(), Rejection> {
+    let req = session.req_header();
+    let raw = req.raw_path();
+    // Origin-form: the target's own bytes (also when they are not UTF-8). Absolute-form
+    // (`http://host/p`): the path Pingora took from it; the result goes out in origin-form.
+    let (path, query): (&[u8], &[u8]) = if raw.first() == Some(&b'/') {
+        match raw.iter().position(|b| *b == b'?') {
+            Some(q) => raw.split_at(q),
+            None => (raw, b""),
+        }
+    } else {
+        let query = req.uri.path_and_query().map_or("", |pq| {
+            pq.as_str().get(pq.path().len()..).unwrap_or_default()
+        });
+        (req.uri.path().as_bytes(), query.as_bytes())
+    };
+    let canonical = match routing::canonical_path(path) {
+        Ok(None) => return Ok(()),
+        Ok(Some(canonical)) => canonical,
+        Err(e) => return Err(Rejection::bad_request(e.to_string())),
+    };
+    let mut target = canonical.into_bytes();
+    target.extend_from_slice(query);
+    session
+        .req_header_mut()
+        .set_raw_path(&target)
+        .map_err(|_| Rejection::bad_request("the request target is not valid"))
 }
 
 /// Whether the upstream's answer ends with its header (HTTP/1: RFC 9112 6.3), so that its

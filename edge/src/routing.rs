@@ -10,6 +10,7 @@
 //!
 //! Depends on `storage` (specs) and `http` only; knows nothing of upstreams or policies.
 
+pub mod canonical;
 mod hasher;
 mod host;
 mod methods;
@@ -31,6 +32,7 @@ use self::pattern::PathPattern;
 use self::rank::{HostClass, Rank, RouteTraits};
 use self::trie::{Bucket, Candidate, Trie, TrieBuilder};
 
+pub use self::canonical::{canonical_path, PathError};
 pub use self::strip::strip_prefix;
 
 /// The route a request matched: `index` is its position in the slice given to
