@@ -1,5 +1,5 @@
 //! Command line: `tollgate [run] …`, `tollgate check FILE`, `tollgate import FILE`,
-//! `tollgate export`. Every `run` flag also reads its `TOLLGATE_*` environment variable.
+//! `tollgate export`, `tollgate check-store DIR`. Every `run` flag also reads its `TOLLGATE_*` environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +40,12 @@ pub enum Command {
     /// Print the whole config as YAML (keys as hashes only).
     Export {
         #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
+        data_dir: PathBuf,
+    },
+    /// Check that a data directory opens as `run` would open it: its records decode and it
+    /// is not behind the last revision it acknowledged. Exit 1 with the reason if not.
+    CheckStore {
+        #[arg(env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
         data_dir: PathBuf,
     },
 }

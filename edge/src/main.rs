@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             data_dir,
         }) => import(&file, replace, &data_dir),
         Some(Command::Export { data_dir }) => export(&data_dir),
+        Some(Command::CheckStore { data_dir }) => check_store(&data_dir),
     };
     match result {
         Ok(code) => code,
@@ -108,6 +109,23 @@ fn import(file: &Path, replace: bool, data_dir: &Path) -> anyhow::Result<ExitCod
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e).context("importing"),
+    }
+}
+
+fn check_store(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    if !data_dir.join("conf").is_file() {
+        eprintln!("{}: no store here", data_dir.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    match storage::Store::open(data_dir) {
+        Ok(store) => {
+            println!("{}: ok, revision {}", data_dir.display(), store.revision());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", data_dir.display());
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod spec;
 
+pub mod acknowledged;
 mod admins;
 mod audit;
 mod change;
@@ -172,4 +173,27 @@ pub enum StoreError {
     Db(#[from] sled::Error),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// The store opened at an older revision than one it acknowledged: its data lost
+    /// writes (see [`acknowledged`]). Nothing was written to it.
+    #[error(
+        "the store in {dir} is at revision {revision}, but revision {acknowledged} was \
+         acknowledged ({file} says so): its data lost acknowledged writes, and serving it \
+         would roll the config back. Recover by moving {dir} aside and importing the last \
+         export into a new data directory (`tollgate import --data-dir NEW FILE`), or, on a \
+         node that follows a control node, by starting it on an empty data directory to \
+         resync"
+    )]
+    Behind {
+        dir: String,
+        file: String,
+        revision: u64,
+        acknowledged: u64,
+    },
+    /// A file of the store other than sled's could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -1,6 +1,6 @@
 //! [`Store`]: opening (schema check and migration), the in-memory config, and `apply`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,6 +10,7 @@ use policies::Problem;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use tokio::sync::watch;
 
+use crate::acknowledged;
 use crate::audit::AuditEntry;
 use crate::change::{self, Planned};
 use crate::spec::Config;
@@ -38,6 +39,8 @@ pub struct Store {
 
 struct Inner {
     db: sled::Db,
+    /// The data directory (for the acknowledged-revision file).
+    dir: PathBuf,
     trees: Trees,
     current: ArcSwap<Current>,
     /// Serializes `apply`: changes are planned against the latest config, one at a time.
@@ -68,6 +71,11 @@ impl Store {
         bytes: u64,
     ) -> Result<Store, StoreError> {
         let dir = dir.as_ref();
+        let acknowledged = acknowledged::read(dir).map_err(|source| StoreError::Io {
+            path: acknowledged::path(dir).display().to_string(),
+            source,
+        })?;
+        let check = |db: &sled::Db, trees: &Trees| check_schema(db, trees, dir, acknowledged);
         // sled keeps every page it reads until its cache has seen thousands of accesses per
         // shard, whatever the capacity: reading the whole config would leave all of it
         // (70 MB for 100,000 keys) resident in sled beside the `Config` that holds it. So a
@@ -80,7 +88,7 @@ impl Store {
             let db = reopen_db(dir)?;
             let (revision, config) = trees::read_config(|| {
                 let trees = Trees::open(&db)?;
-                let revision = check_schema(&db, &trees)?;
+                let revision = check(&db, &trees)?;
                 Ok((db.clone(), trees, revision))
             })?;
             (db, revision, config)
@@ -88,16 +96,21 @@ impl Store {
             let (revision, config) = trees::read_config(|| {
                 let db = reopen_db(dir)?;
                 let trees = Trees::open(&db)?;
-                let revision = check_schema(&db, &trees)?;
+                let revision = check(&db, &trees)?;
                 Ok((db, trees, revision))
             })?;
             (reopen_db(dir)?, revision, config)
         };
         let trees = Trees::open(&db)?;
+        if acknowledged != Some(revision) {
+            // A store from before the file, or a crash between sled's flush and the file.
+            record_acknowledged(dir, revision)?;
+        }
         let (notify, _) = watch::channel(revision);
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
+                dir: dir.to_owned(),
                 trees,
                 current: ArcSwap::from_pointee(Current {
                     revision,
@@ -160,6 +173,12 @@ impl Store {
             config: Arc::new(planned.config),
         }));
         self.inner.notify.send_replace(revision);
+        // sled has the change durably, so it is acknowledged whatever happens to the file:
+        // a file left behind only weakens the damage check for this revision (the next
+        // open, finding sled ahead of it, rewrites it).
+        if let Err(e) = record_acknowledged(&self.inner.dir, revision) {
+            tracing::warn!(revision, error = %e, "cannot record the acknowledged revision");
+        }
         Ok(revision)
     }
 
@@ -316,13 +335,27 @@ fn reopen_db(dir: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
-/// Reads the revision, and checks the schema version: marks a new store, migrates an
-/// older one, refuses a newer one.
-fn check_schema(db: &sled::Db, trees: &Trees) -> Result<u64, StoreError> {
+/// Reads the revision, refuses a store behind its `acknowledged` revision (before writing
+/// anything to it), and checks the schema version: marks a new store, migrates an older
+/// one, refuses a newer one.
+fn check_schema(
+    db: &sled::Db,
+    trees: &Trees,
+    dir: &Path,
+    acknowledged: Option<u64>,
+) -> Result<u64, StoreError> {
     let revision = match trees.meta.get(REVISION)? {
         Some(v) => decode_u64("revision", &v)?,
         None => 0,
     };
+    if let Some(acknowledged) = acknowledged.filter(|a| *a > revision) {
+        return Err(StoreError::Behind {
+            dir: dir.display().to_string(),
+            file: acknowledged::path(dir).display().to_string(),
+            revision,
+            acknowledged,
+        });
+    }
     match trees.meta.get(SCHEMA)? {
         Some(v) => {
             let schema = decode_u64("schema", &v)?;
@@ -359,6 +392,14 @@ fn migrate(db: &sled::Db, trees: &Trees, from: u64) -> Result<(), StoreError> {
     trees.meta.insert(SCHEMA, &encode_u64(schema))?;
     db.flush()?;
     Ok(())
+}
+
+/// [`acknowledged::write`], as a [`StoreError`].
+fn record_acknowledged(dir: &Path, revision: u64) -> Result<(), StoreError> {
+    acknowledged::write(dir, revision).map_err(|source| StoreError::Io {
+        path: acknowledged::path(dir).display().to_string(),
+        source,
+    })
 }
 
 fn unix_now() -> u64 {

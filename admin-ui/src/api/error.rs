@@ -57,7 +57,10 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::CONFLICT, e.to_string())
             }
             StoreError::Invalid { problems } => Self::invalid("invalid config", problems),
-            other @ (StoreError::Db(_) | StoreError::Corrupt(_)) => Self::internal(other),
+            other @ (StoreError::Db(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Behind { .. }
+            | StoreError::Io { .. }) => Self::internal(other),
         }
     }
 }
