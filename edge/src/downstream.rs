@@ -302,6 +302,11 @@ where
             return ServerApp::process_new(&self.proxy, stream, shutdown).await;
         }
         let mut session = ServerSession::new_http1(stream);
+        // Requests a client sends before it has its answers (pipelining, RFC 9112 9.3.2) are
+        // answered one after the other, in order, as nginx does; off by default in Pingora,
+        // which then answers the first and closes. Pingora carries the setting, and the
+        // bytes already read, to the connection's next session (`HttpPersistentSettings`).
+        session.set_pipelining_enabled(true);
         session.set_keepalive(if *shutdown.borrow() {
             None
         } else {

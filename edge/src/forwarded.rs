@@ -1,6 +1,6 @@
 //! What the upstream is told about the original request: `X-Forwarded-For` (appended),
-//! `X-Forwarded-Proto`, `X-Forwarded-Host`, `x-request-id`, and the path after
-//! `strip_prefix`.
+//! `X-Forwarded-Proto`, `X-Forwarded-Host`, `x-request-id` (a client's `Forwarded` is
+//! dropped), and the path after `strip_prefix`.
 
 use std::net::IpAddr;
 
@@ -28,21 +28,36 @@ pub struct Origin<'a> {
 }
 
 /// Sets the forwarding headers on the request to the upstream. `X-Forwarded-For` keeps
-/// what earlier proxies wrote and appends the client address; the other headers are
-/// replaced (this gateway is the edge: a client's own values are not trusted). Values the
-/// client sent (host, request id) are shared, not copied.
+/// what earlier proxies wrote, every line of it in order, and appends the client address
+/// (as nginx's `$proxy_add_x_forwarded_for` does); the other headers are replaced (this
+/// gateway is the edge: a client's own values are not trusted). A client's `Forwarded`
+/// (RFC 7239) is dropped: the gateway has no notion of a trusted proxy on the forwarding
+/// path (`ip_filter`'s `trusted_proxies` only tells that policy whom to believe), and it
+/// does not write `Forwarded` itself. nginx passes `Forwarded` through untouched. Values
+/// the client sent (host, request id) are shared, not copied.
 pub fn apply(headers: &mut HeaderMap, origin: &Origin<'_>) {
+    headers.remove(http::header::FORWARDED);
     if let Some(ip) = origin.client_ip {
         let mut addr = [0u8; MAX_IP_LEN];
         let addr = write_ip(ip, &mut addr);
-        let value = match headers
-            .get(&X_FORWARDED_FOR)
+        let mut earlier = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
             .map(HeaderValue::as_bytes)
-            .filter(|p| !p.trim_ascii().is_empty())
-        {
-            // One allocation: the joined bytes become the value's buffer.
-            Some(prev) => {
-                HeaderValue::from_maybe_shared(bytes::Bytes::from([prev, b", ", addr].concat()))
+            .filter(|p| !p.trim_ascii().is_empty());
+        let value = match earlier.next() {
+            // One allocation for one earlier line: the joined bytes become the value's
+            // buffer.
+            Some(first) => {
+                let mut joined = Vec::with_capacity(first.len() + 2 + addr.len());
+                joined.extend_from_slice(first);
+                for line in earlier {
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(line);
+                }
+                joined.extend_from_slice(b", ");
+                joined.extend_from_slice(addr);
+                HeaderValue::from_maybe_shared(bytes::Bytes::from(joined))
             }
             None => HeaderValue::from_bytes(addr),
         };
@@ -199,6 +214,34 @@ mod tests {
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("  "));
         apply(&mut h, &origin("2001:db8::1", &request_id()));
         assert_eq!(get(&X_FORWARDED_FOR, &h), "2001:db8::1");
+    }
+
+    #[test]
+    fn keeps_every_forwarded_for_line_in_order() {
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static(" "));
+        h.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("10.0.0.2, 10.0.0.3"),
+        );
+        apply(&mut h, &origin("192.0.2.7", &request_id()));
+        assert_eq!(
+            get(&X_FORWARDED_FOR, &h),
+            "10.0.0.1, 10.0.0.2, 10.0.0.3, 192.0.2.7"
+        );
+        assert_eq!(h.get_all(X_FORWARDED_FOR).iter().count(), 1);
+    }
+
+    #[test]
+    fn drops_a_clients_forwarded_header() {
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::FORWARDED,
+            HeaderValue::from_static("for=198.51.100.1"),
+        );
+        apply(&mut h, &origin("192.0.2.7", &request_id()));
+        assert!(!h.contains_key(http::header::FORWARDED));
     }
 
     #[test]

@@ -46,8 +46,11 @@ pub fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
 
 /// What Pingora lets through but a gateway must refuse: both `Content-Length` and
 /// `Transfer-Encoding` (`smuggled_length`: the raw header had a `Content-Length` that
-/// Pingora removed), a transfer coding other than `chunked`, several `Host` headers, a
-/// header section over [`MAX_HEADER_BYTES`].
+/// Pingora removed), a transfer coding other than `chunked`, several `Host` headers, an
+/// HTTP/1.1 request without `Host` (RFC 9112 3.2), a `Content-Length` that is not one
+/// plain number (two lines, or a list such as `5, 5`, which Pingora accepts when the
+/// values agree), a header section over [`MAX_HEADER_BYTES`]. nginx refuses each of these
+/// with 400 (431 for the size: nginx says 400 too). One pass over the header fields.
 pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> {
     let h: &HeaderMap = &req.headers;
     let uri = &req.uri;
@@ -55,8 +58,15 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
         + uri.authority().map_or(0, |a| a.as_str().len())
         + uri.path_and_query().map_or(1, |pq| pq.as_str().len());
     let mut size = uri_len + req.method.as_str().len() + 12;
+    let (mut hosts, mut lengths, mut length_ok) = (0usize, 0usize, true);
     for (name, value) in h.iter() {
         size += name.as_str().len() + value.len() + 4;
+        if name == http::header::HOST {
+            hosts += 1;
+        } else if name == http::header::CONTENT_LENGTH {
+            lengths += 1;
+            length_ok &= is_decimal(value.as_bytes());
+        }
     }
     if size > MAX_HEADER_BYTES {
         return Some(Rejection::header_too_large());
@@ -76,8 +86,72 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
             return Some(Rejection::bad_request("unsupported transfer-encoding"));
         }
     }
-    if h.get_all(http::header::HOST).iter().count() > 1 {
+    if hosts > 1 {
         return Some(Rejection::bad_request("more than one host header"));
     }
+    if hosts == 0 && req.version == http::Version::HTTP_11 {
+        return Some(Rejection::bad_request(
+            "http/1.1 request without host header",
+        ));
+    }
+    if lengths > 1 || !length_ok {
+        return Some(Rejection::bad_request("invalid content-length"));
+    }
     None
+}
+
+/// Whether `value` is a `Content-Length` of one number: 1*DIGIT (RFC 9110 8.6).
+pub(crate) fn is_decimal(value: &[u8]) -> bool {
+    !value.is_empty() && value.iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Version;
+
+    use super::*;
+
+    fn req(version: Version, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/x", None).expect("req");
+        r.set_version(version);
+        for (n, v) in headers {
+            r.append_header(n.to_string(), *v).expect("hdr");
+        }
+        r
+    }
+
+    fn status(r: Option<Rejection>) -> Option<u16> {
+        r.map(|r| r.status.as_u16())
+    }
+
+    #[test]
+    fn refuses_http11_without_host_but_not_http10() {
+        assert_eq!(
+            status(hostile(&req(Version::HTTP_11, &[]), false)),
+            Some(400)
+        );
+        assert_eq!(status(hostile(&req(Version::HTTP_10, &[]), false)), None);
+        assert_eq!(status(hostile(&req(Version::HTTP_2, &[]), false)), None);
+        let with_host = req(Version::HTTP_11, &[("host", "a")]);
+        assert_eq!(status(hostile(&with_host, false)), None);
+    }
+
+    #[test]
+    fn refuses_content_length_lists_and_repeats() {
+        for headers in [
+            &[("host", "a"), ("content-length", "5, 5")][..],
+            &[
+                ("host", "a"),
+                ("content-length", "5"),
+                ("content-length", "5"),
+            ],
+            &[("host", "a"), ("content-length", "+5")],
+            &[("host", "a"), ("content-length", "")],
+        ] {
+            let r = hostile(&req(Version::HTTP_11, headers), false);
+            assert_eq!(status(r), Some(400), "{headers:?}");
+        }
+        let one = req(Version::HTTP_11, &[("host", "a"), ("content-length", "05")]);
+        assert_eq!(status(hostile(&one, false)), None);
+    }
 }

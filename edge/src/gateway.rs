@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use http::Method;
+use http::{Method, Version};
 use pingora_core::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
@@ -18,7 +18,7 @@ use crate::request_id::{self, RequestId, RequestIds};
 use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
-use crate::{downstream, forwarded, headers, routing};
+use crate::{downstream, forwarded, headers, response_header, routing};
 
 use crate::framing::{has_body, hostile, raw_has_content_length};
 
@@ -339,8 +339,10 @@ impl Gateway {
         );
     }
 
-    /// Adds `x-request-id` and the policy chain's response headers (`RateLimit-*`, CORS,
-    /// `headers` edits); while draining, closes the connection after it.
+    /// Cleans the upstream's header (`response_header::clean`: hop-by-hop fields, framing;
+    /// `Err` for a 502), answers in the gateway's own HTTP version, adds `x-request-id` and
+    /// the policy chain's response headers (`RateLimit-*`, CORS, `headers` edits); while
+    /// draining, closes the connection after it.
     pub fn response_filter(
         &self,
         session: &mut Session,
@@ -358,12 +360,25 @@ impl Gateway {
         ctx.status = resp.status.as_u16();
         let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
         let added = 1 + policies.map_or(0, |p| p.response_headers_added);
-        headers::edit_response(resp, added, |h| {
+        let (status, client) = (resp.status, session.req_header().version);
+        let close = headers::edit_response(resp, added, |h| {
+            let close = response_header::clean(h, status, client)?;
             h.insert(request_id::NAME, ctx.request_id.header_value().clone());
             if let Some(p) = policies {
                 p.chain.on_response(&ctx.policy_state, h);
             }
-        });
+            Ok(close)
+        })
+        .map_err(|e: response_header::ResponseHeaderError| {
+            Error::because(ErrorType::InvalidHTTPHeader, "upstream response", e).into_up()
+        })?;
+        if close {
+            session.set_keepalive(None);
+        }
+        // Not the upstream's version (nginx answers HTTP/1.1 to 1.0 and 1.1 clients alike).
+        if client != Version::HTTP_2 {
+            resp.set_version(Version::HTTP_11);
+        }
         Ok(())
     }
 

@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod reload;
 pub mod request_id;
 pub mod respond;
+pub mod response_header;
 pub mod routing;
 pub mod snapshot;
 pub mod tls;

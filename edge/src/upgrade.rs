@@ -64,9 +64,29 @@ const PROTECTED: [&str; 4] = [
 const MAX_NOMINATIONS: usize = 10;
 
 /// Whether the gateway runs this request as a tunnel: an HTTP/1.1 upgrade request without a
-/// body (HTTP/2 has no Upgrade).
-pub fn is_tunnel(session: &Session) -> bool {
-    session.as_downstream().is_upgrade_req() && !has_body(session.req_header())
+/// body (HTTP/2 has no Upgrade). An `Upgrade` header that `Connection` does not list
+/// (`Connection: upgrade`, RFC 9110 7.8) asks for no upgrade: it is removed from the
+/// request, so that neither the gateway nor Pingora (which looks at `Upgrade` alone)
+/// treats the request as one, and it is proxied as a normal request. nginx forwards such
+/// a request as a normal one too (it sends `Upgrade` on only when told to).
+pub fn is_tunnel(session: &mut Session) -> bool {
+    if !session.as_downstream().is_upgrade_req() {
+        return false;
+    }
+    if !lists_upgrade(session.req_header()) {
+        session.req_header_mut().remove_header(&header::UPGRADE);
+        return false;
+    }
+    !has_body(session.req_header())
+}
+
+/// Whether the request's `Connection` header lists the `upgrade` option.
+fn lists_upgrade(req: &RequestHeader) -> bool {
+    req.headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
 }
 
 /// Fresh connections only: a tunnel's connection is never pooled.

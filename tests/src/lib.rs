@@ -3,7 +3,8 @@
 //! Owns everything the tests in `tests/tests/*.rs` need to drive the real gateway process
 //! from the outside: start/stop/kill it on free loopback ports with a temporary data
 //! directory ([`Gateway`]), talk to its REST API ([`Admin`]), run real upstream servers
-//! ([`EchoServer`], [`WsEchoServer`]), generate bounded load ([`Load`]), send hostile
+//! ([`EchoServer`], [`WsEchoServer`]) and one that answers exact bytes
+//! ([`ScriptedServer`]), generate bounded load ([`Load`]), send hostile
 //! bytes ([`raw`]), read `/metrics` ([`metrics`]) and wait on observable conditions
 //! ([`wait_until`]).
 //!
@@ -19,6 +20,7 @@ pub mod load;
 pub mod metrics;
 pub mod raw;
 pub mod runtime;
+pub mod scripted;
 pub mod upstream;
 pub mod wait;
 pub mod websocket;
@@ -28,6 +30,7 @@ pub use gateway::{
     free_port, run_cli, tollgate_bin, CliOutput, Gateway, GatewayOptions, ADMIN_TOKEN,
 };
 pub use load::{Load, LoadReport};
+pub use scripted::ScriptedServer;
 pub use upstream::{EchoServer, Echoed};
 pub use wait::wait_until;
 pub use websocket::WsEchoServer;

@@ -13,6 +13,8 @@ pub struct RawResponse {
     pub status: Option<u16>,
     /// Everything read, lossily decoded.
     pub text: String,
+    /// Whether the peer closed the connection (rather than going quiet).
+    pub closed: bool,
 }
 
 impl RawResponse {
@@ -20,6 +22,29 @@ impl RawResponse {
     /// request means something was smuggled.
     pub fn status_lines(&self) -> usize {
         self.text.matches("HTTP/1.1 ").count() + self.text.matches("HTTP/1.0 ").count()
+    }
+
+    /// The first response's header section (status line included), up to the blank line.
+    pub fn head(&self) -> &str {
+        self.text.split("\r\n\r\n").next().unwrap_or_default()
+    }
+
+    /// What follows the first response's header section.
+    pub fn body(&self) -> &str {
+        self.text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
+    }
+
+    /// The values of header `name` in the first response's header section (any case).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.head()
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+            .collect()
     }
 }
 
@@ -35,11 +60,21 @@ pub fn send_raw(addr: SocketAddr, request: &[u8], quiet: Duration) -> Result<Raw
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut bytes = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
+    let mut closed = false;
     while Instant::now() < deadline {
         match stream.read(&mut buffer) {
-            Ok(0) => break,
+            Ok(0) => {
+                closed = true;
+                break;
+            }
             Ok(n) => bytes.extend_from_slice(&buffer[..n]),
-            Err(_) => break,
+            Err(e) => {
+                closed = !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+                break;
+            }
         }
     }
     let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -48,5 +83,9 @@ pub fn send_raw(addr: SocketAddr, request: &[u8], quiet: Duration) -> Result<Raw
         .or_else(|| text.strip_prefix("HTTP/1.0 "))
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse().ok());
-    Ok(RawResponse { status, text })
+    Ok(RawResponse {
+        status,
+        text,
+        closed,
+    })
 }

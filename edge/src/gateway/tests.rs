@@ -1,8 +1,12 @@
 use super::*;
 use crate::framing::{has_header_line, MAX_HEADER_BYTES};
 
+/// An HTTP/1.1 request with `headers` (and `Host: a` unless they name a host).
 fn req(headers: &[(&str, &str)]) -> RequestHeader {
     let mut r = RequestHeader::build("POST", b"/x", None).expect("req");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        r.append_header("host", "a").expect("hdr");
+    }
     for (n, v) in headers {
         r.append_header(n.to_string(), *v).expect("hdr");
     }
