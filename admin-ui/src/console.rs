@@ -112,6 +112,10 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/audit", get(pages::audit))
         .route("/config", get(config_page::show))
         .route("/config/export.yaml", get(config_page::download))
+        .route(
+            "/config/export-with-secrets.yaml",
+            get(config_page::download_with_secrets),
+        )
         .route("/config/import", post(config_page::import))
         .merge(resources::routes())
         .route_layer(axum::middleware::from_fn_with_state(
