@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use axum::extract::{Extension, State};
-use axum::http::Extensions;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use leptos::prelude::*;
@@ -61,7 +60,7 @@ pub(crate) async fn submit(
     let Credentials {
         username, password, ..
     } = creds;
-    let client = crate::client_addr(&extensions);
+    let (client, https) = (crate::client_addr(&extensions), is_https(&headers));
     let turn = state.login_guard.turn(&username).await;
     let user = username.clone();
     let stored = state
@@ -85,7 +84,7 @@ pub(crate) async fn submit(
                     format!("Too many logins at once: try again in {secs} s."),
                 ),
             };
-            let mut page = login_page(status, &username, Some(&text), is_https(&headers));
+            let mut page = login_page(status, &username, Some(&text), https);
             page.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
             return Ok(page);
@@ -97,12 +96,11 @@ pub(crate) async fn submit(
             StatusCode::UNAUTHORIZED,
             &username,
             Some("Wrong user name or password."),
-            is_https(&headers),
+            https,
         ));
     }
     let token = state.sessions.create(&username).await;
     let ttl = state.sessions.ttl();
-    let https = is_https(&headers);
     Ok((
         StatusCode::SEE_OTHER,
         [(header::LOCATION, "/")],
