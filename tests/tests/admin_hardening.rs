@@ -341,3 +341,42 @@ fn warns_at_start_when_the_admin_listener_is_not_loopback() -> Result<()> {
     ensure!(warning["level"] == "WARN", "{warning}");
     Ok(())
 }
+
+#[test]
+fn console_answers_forbid_framing_and_cookies_are_secure_behind_https() -> Result<()> {
+    let gateway = Gateway::start_default()?;
+    let console = Console::new(gateway.admin_addr());
+    let session = console.log_in("admin", PASSWORD)?;
+    for (path, session) in [
+        ("/login", None),
+        ("/", Some(session.as_str())),
+        ("/config", Some(session.as_str())),
+    ] {
+        let page = console.get(path, session, &[])?;
+        ensure!(page.status == 200, "{path}: {}", page.status);
+        ensure!(
+            page.header("x-frame-options") == Some("DENY"),
+            "{path}: {:?}",
+            page.headers
+        );
+        ensure!(
+            page.header("x-content-type-options") == Some("nosniff"),
+            "{path}"
+        );
+        ensure!(page.header("cache-control") == Some("no-store"), "{path}");
+        let csp = page.header("content-security-policy").unwrap_or_default();
+        ensure!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
+    }
+    let plain = console.get("/login", None, &[])?;
+    let cookie = tests::console::set_cookie(&plain, tests::console::LOGIN_CSRF_COOKIE)
+        .ok_or_else(|| anyhow!("no login cookie"))?;
+    ensure!(!cookie.contains("Secure"), "{cookie}");
+    let behind_tls = console.get("/login", None, &[("x-forwarded-proto", "https")])?;
+    let cookie = tests::console::set_cookie(&behind_tls, tests::console::LOGIN_CSRF_COOKIE)
+        .ok_or_else(|| anyhow!("no login cookie"))?;
+    ensure!(cookie.contains("; Secure"), "{cookie}");
+    Ok(())
+}
