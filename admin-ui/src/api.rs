@@ -44,6 +44,7 @@ struct Inner {
     version: &'static str,
     started: Instant,
     auth_cache: auth::Cache,
+    login_guard: crate::guard::LoginGuard,
 }
 
 impl AdminState {
@@ -56,12 +57,18 @@ impl AdminState {
                 version: cfg.version,
                 started: cfg.started,
                 auth_cache: auth::Cache::default(),
+                login_guard: crate::guard::LoginGuard::default(),
             }),
         }
     }
 
     pub fn store(&self) -> &storage::Store {
         &self.inner.store
+    }
+
+    /// The password guard of Basic auth (shared with the console's logins).
+    pub fn login_guard(&self) -> &crate::guard::LoginGuard {
+        &self.inner.login_guard
     }
 
     pub fn live(&self) -> &dyn LiveView {

@@ -18,14 +18,19 @@ pub enum BootstrapError {
 
 /// First start: if the store has no admin user, creates [`ADMIN_USER`] with `env_password`
 /// or a random password, and returns `Some(generated)` so the caller prints it once.
-/// With `env_password` set, (re)sets the password of [`ADMIN_USER`] and returns `None`.
+/// With `env_password` set, (re)sets the password of [`ADMIN_USER`] and returns `None`;
+/// a password different from the stored one ends every session of [`ADMIN_USER`] (the
+/// same one keeps them: restarting with the variable logs nobody out).
 /// `Err` means the store could not be read or written; nothing was changed then.
 pub fn bootstrap_admin(
     store: &storage::Store,
     env_password: Option<String>,
 ) -> Result<Option<String>, BootstrapError> {
     if let Some(password) = env_password {
-        set_password(store, &password)?;
+        let stored = store.admin_password_hash(ADMIN_USER)?;
+        if !stored.is_some_and(|hash| storage::verify_password(&password, &hash)) {
+            set_password(store, &password)?;
+        }
         return Ok(None);
     }
     if store.has_admins()? {

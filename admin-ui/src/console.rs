@@ -16,13 +16,13 @@ mod config_page;
 mod dashboard;
 mod error;
 mod form;
+mod headers;
 mod keys;
 mod layout;
 mod login;
 mod pages;
 mod resources;
 mod session;
-mod throttle;
 mod traffic;
 
 #[cfg(test)]
@@ -47,7 +47,7 @@ pub struct ConsoleState {
     pub(crate) registry: prometheus::Registry,
     pub(crate) sessions: Arc<session::Sessions>,
     pub(crate) traffic: Arc<traffic::Traffic>,
-    pub(crate) login_throttle: Arc<throttle::LoginThrottle>,
+    pub(crate) login_guard: crate::guard::LoginGuard,
 }
 
 impl ConsoleState {
@@ -66,7 +66,7 @@ impl ConsoleState {
             live,
             registry,
             traffic: Arc::new(traffic::Traffic::default()),
-            login_throttle: Arc::default(),
+            login_guard: crate::guard::LoginGuard::default(),
         }
     }
 
@@ -112,6 +112,10 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/audit", get(pages::audit))
         .route("/config", get(config_page::show))
         .route("/config/export.yaml", get(config_page::download))
+        .route(
+            "/config/export-with-secrets.yaml",
+            get(config_page::download_with_secrets),
+        )
         .route("/config/import", post(config_page::import))
         .merge(resources::routes())
         .route_layer(axum::middleware::from_fn_with_state(
@@ -122,5 +126,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/login", get(login::form).post(login::submit))
         .route("/assets/{file}", get(assets::serve))
         .merge(protected)
+        .route_layer(axum::middleware::map_response(
+            headers::add_security_headers,
+        ))
         .with_state(state)
 }

@@ -8,6 +8,7 @@
 mod api;
 mod bootstrap;
 pub mod console;
+mod guard;
 mod live;
 
 use std::sync::Arc;
@@ -30,9 +31,6 @@ pub struct AdminConfig {
     pub registry: prometheus::Registry,
 }
 
-/// The whole admin server: `/healthz`, `/openapi.json`, `/api/v1/**` and the console under
-/// `/`. Call it inside a Tokio runtime (the console starts its metrics sampler there) and
-/// serve it with `axum::serve`.
 /// Now in unix seconds, from the clock the proxy stamps key uses and quotas with (stored
 /// times, such as key creation and session expiry, outlive the process).
 pub(crate) fn unix_now() -> u64 {
@@ -40,14 +38,27 @@ pub(crate) fn unix_now() -> u64 {
     policies::SystemClock.now().as_secs()
 }
 
+/// The client's address for logs: from `axum::extract::ConnectInfo` when the server was
+/// made with `into_make_service_with_connect_info::<SocketAddr>()`, else `unknown`.
+pub(crate) fn client_addr(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |info| info.0.to_string())
+}
+
+/// The whole admin server: `/healthz`, `/openapi.json`, `/api/v1/**` and the console under
+/// `/`. Call it inside a Tokio runtime (the console starts its metrics sampler there) and
+/// serve it with `axum::serve` (with connect info, so that logs name the client).
 pub fn router(cfg: AdminConfig) -> axum::Router {
-    let console = console::ConsoleState::new(
+    let mut console = console::ConsoleState::new(
         cfg.store.clone(),
         cfg.live.clone(),
         cfg.registry.clone(),
         console::DEFAULT_SESSION_TTL,
     );
     let state = api::AdminState::new(cfg);
+    // One guard: a name's wrong passwords count whether tried on the console or the API.
+    console.login_guard = state.login_guard().clone();
     // The API router owns the fallbacks (JSON 404/405), so the console's router sets none.
     api::router(state).merge(console::router(console))
 }

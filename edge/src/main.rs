@@ -34,6 +34,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    install_logs();
     if matches!(cli.command, None | Some(Command::Run(_))) {
         if let Err(e) = edge::trim::purge_promptly() {
             eprintln!("tollgate: running with mimalloc's default purge delay: {e}");
@@ -57,6 +58,30 @@ fn main() -> ExitCode {
             eprintln!("tollgate: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Diagnostics as JSON lines on stderr (the access log has stdout or its own file), at the
+/// level of `TOLLGATE_LOG`, else `RUST_LOG` (an `EnvFilter` directive such as `warn` or
+/// `admin_ui=debug`), else `info`. Only `tracing` events: the `log` records of Pingora and
+/// sled stay off, as before.
+fn install_logs() {
+    use tracing_subscriber::EnvFilter;
+    let directive = ["TOLLGATE_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = EnvFilter::try_new(&directive).unwrap_or_else(|e| {
+        eprintln!("tollgate: log level {directive:?} not understood ({e}), using info");
+        EnvFilter::new("info")
+    });
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .finish();
+    if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
+        eprintln!("tollgate: no structured logs: {e}");
     }
 }
 
@@ -251,6 +276,15 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let metrics_listener = rt
         .block_on(tokio::net::TcpListener::bind(args.metrics_listen))
         .with_context(|| format!("binding the metrics listener {}", args.metrics_listen))?;
+    if !args.admin_listen.ip().is_loopback() {
+        tracing::warn!(
+            admin_listen = %args.admin_listen,
+            "the admin listener is reachable from other hosts over plain HTTP (no TLS): \
+             passwords and tokens cross the network in clear; bind it to 127.0.0.1 or put \
+             a TLS proxy in front"
+        );
+    }
+    let admin = admin.into_make_service_with_connect_info::<std::net::SocketAddr>();
     rt.spawn(async move {
         if let Err(e) = axum::serve(admin_listener, admin).await {
             eprintln!("tollgate: admin server stopped: {e}");

@@ -27,13 +27,35 @@ impl Store {
     }
 
     /// Creates `user` or changes its password; `hash` comes from [`crate::hash_password`].
-    /// Flushed before it returns.
+    /// Every stored session of `user` ends: whoever logged in with the old password must
+    /// log in again. Flushed before it returns.
     pub fn set_admin_password(&self, user: &str, hash: &str) -> Result<(), StoreError> {
         self.trees()
             .admins
             .insert(user.as_bytes(), hash.as_bytes())?;
         self.trees().admins.flush()?;
+        self.delete_sessions_of(user)?;
         Ok(())
+    }
+
+    /// Forgets every session of `user` and flushes. Returns how many.
+    pub fn delete_sessions_of(&self, user: &str) -> Result<usize, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut dropped = 0;
+        for entry in self.trees().sessions.iter() {
+            let (key, value) = entry?;
+            // An unreadable session is dropped as well: it could never be used.
+            let owned = serde_json::from_slice::<Session>(&value).map_or(true, |s| s.user == user);
+            if owned {
+                batch.remove(key);
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.trees().sessions.apply_batch(batch)?;
+            self.trees().sessions.flush()?;
+        }
+        Ok(dropped)
     }
 
     /// Whether any console user exists.

@@ -72,6 +72,7 @@ pub(crate) fn plan(current: &Config, change: Change) -> Result<Planned, StoreErr
         }
     };
     let mut planned = planned;
+    crate::secrets::keep_hidden(&mut planned.config, current);
     trees::sort(&mut planned.config);
     Ok(planned)
 }

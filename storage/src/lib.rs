@@ -6,8 +6,10 @@
 //! The whole config is also kept in memory ([`Store::config`], sorted by id); reading it
 //! never touches sled. Writers are serialized; readers are never blocked.
 //!
-//! Exports hold keys and credentials as hashes only, and certificates with their private
-//! keys (so an export round-trips): export files are secrets.
+//! Exports ([`Store::export_yaml`], `tollgate export`) hold keys and credentials as hashes
+//! only, and certificates' private keys and JWT HMAC secrets in clear (so an export restores
+//! a fresh store): export files are secrets. What admins are shown goes through
+//! [`without_secrets`]; a change that leaves a secret hidden keeps the stored one.
 //!
 //! Depends on `policies` (for the specs it validates) and never on edge or admin-ui.
 
@@ -19,6 +21,7 @@ mod audit;
 mod change;
 mod import;
 mod keys;
+mod secrets;
 mod store;
 mod trees;
 mod usage;
@@ -31,6 +34,7 @@ pub use keys::{
     hash_key, hash_password, new_api_key, verify_password, verify_password_or_decoy, PasswordError,
 };
 pub use policies::{Problem, Problems};
+pub use secrets::{hide_certificate_key, hide_issuer_secrets, without_secrets};
 pub use spec::*;
 pub use store::{Store, SCHEMA_VERSION};
 pub use usage::UsageRecord;

@@ -183,9 +183,16 @@ impl Store {
     }
 
     /// The whole config as YAML (keys and credentials as hashes; certificates with their
-    /// private keys).
+    /// private keys, JWT issuers with their HMAC secrets: a backup that restores a fresh
+    /// store).
     pub fn export_yaml(&self) -> String {
         crate::import::to_yaml(&self.config())
+    }
+
+    /// The whole config as YAML as admins are shown it: secrets hidden (see
+    /// [`crate::without_secrets`]). Imported back into this store, it keeps the secrets.
+    pub fn export_yaml_without_secrets(&self) -> String {
+        crate::import::to_yaml(&crate::without_secrets(&self.config()))
     }
 
     /// The whole config as pretty JSON; the same content as [`Store::export_yaml`].

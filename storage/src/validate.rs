@@ -172,8 +172,17 @@ fn upstream(u: &UpstreamSpec) -> Vec<Problem> {
 
 fn health_check(hc: &HealthCheckSpec) -> Vec<Problem> {
     let mut p = Problems::new();
-    if hc.kind == HealthCheckKind::Http && !hc.path.starts_with('/') {
-        p.push("path", "must start with /");
+    if hc.kind == HealthCheckKind::Http {
+        if !hc.path.starts_with('/') {
+            p.push("path", "must start with /");
+        }
+        // The path goes into the probe's request line as it is: CR/LF would inject.
+        if !hc.path.bytes().all(|b| b.is_ascii_graphic()) {
+            p.push(
+                "path",
+                "must not contain spaces, control or non-ASCII characters (percent-encode them)",
+            );
+        }
     }
     if hc.interval_ms == 0 {
         p.push("interval_ms", "must be > 0");

@@ -199,3 +199,31 @@ fn expired_sessions_are_pruned() {
     );
     assert_eq!(store.session("old", 0).expect("readable"), None, "gone");
 }
+
+#[test]
+fn a_new_password_ends_the_users_sessions_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let session = |user: &str| Session {
+        user: user.into(),
+        expires: 1000,
+    };
+    store
+        .set_admin_password("admin", "$argon2id$old")
+        .expect("set");
+    store
+        .save_session("mine", &session("admin"))
+        .expect("saved");
+    store
+        .save_session("theirs", &session("ops"))
+        .expect("saved");
+    store
+        .set_admin_password("admin", "$argon2id$new")
+        .expect("set");
+    assert_eq!(store.session("mine", 0).expect("readable"), None, "ended");
+    assert_eq!(
+        store.session("theirs", 0).expect("readable"),
+        Some(session("ops")),
+        "another user's session stays"
+    );
+}

@@ -79,6 +79,9 @@ pub struct GatewayOptions {
     pub env: Vec<(String, String)>,
     /// Extra command-line arguments, after the listener flags.
     pub args: Vec<String>,
+    /// The address the admin listener binds (`0.0.0.0` to reach it from other hosts);
+    /// `None`: 127.0.0.1. The tests still talk to it on 127.0.0.1.
+    pub admin_ip: Option<std::net::IpAddr>,
 }
 
 /// A running `tollgate` process. Dropping it kills the process (SIGKILL) and removes the
@@ -242,6 +245,24 @@ impl Gateway {
         self.spawn_ready(false)
     }
 
+    /// Sets environment variable `name` for the next start (a restart, say).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.opts.env.retain(|(k, _)| k != name);
+        self.opts.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// The whole stderr of the current (or last) run: the gateway's JSON log lines.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("stderr.{}.log", self.runs)))
+            .unwrap_or_default()
+    }
+
+    /// The whole stdout of the current (or last) run (the access log by default).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("stdout.{}.log", self.runs)))
+            .unwrap_or_default()
+    }
+
     /// stdout and stderr of the current (or last) run, for failure messages.
     pub fn logs(&self) -> String {
         let read = |name: &str| {
@@ -293,7 +314,13 @@ impl Gateway {
             .arg("--listen")
             .arg(self.proxy.to_string())
             .arg("--admin-listen")
-            .arg(self.admin.to_string())
+            .arg(
+                SocketAddr::new(
+                    self.opts.admin_ip.unwrap_or(self.admin.ip()),
+                    self.admin.port(),
+                )
+                .to_string(),
+            )
             .arg("--metrics-listen")
             .arg(self.metrics.to_string());
         if let Some(threads) = self.opts.threads {

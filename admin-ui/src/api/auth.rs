@@ -1,6 +1,8 @@
 //! Admin authentication of `/api/v1`: `Authorization: Bearer <admin token>` or
 //! `Authorization: Basic` with a console admin's username and password.
 //!
+//! Basic passwords go through the [`crate::guard::LoginGuard`] shared with console logins
+//! (per-name throttle, one check in flight per name, a cap on argon2 checks at once).
 //! argon2 is slow by design, so a successful Basic verification is remembered for
 //! [`CACHE_TTL`] under the sha256 of the header, together with the password hash it was
 //! checked against: changing the password ends the cached login at once.
@@ -67,7 +69,8 @@ impl Cache {
 }
 
 /// Middleware: lets the request through with its [`Actor`] in the extensions, or answers
-/// 401 with `WWW-Authenticate: Bearer`.
+/// 401 with `WWW-Authenticate: Bearer` (429 or 503 with `Retry-After` when a Basic
+/// password is not checked, see `guard.rs`).
 pub(crate) async fn require_admin(
     State(state): State<AdminState>,
     mut req: Request,
@@ -78,12 +81,13 @@ pub(crate) async fn require_admin(
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(ApiError::unauthorized)?;
-    let actor = authenticate(&state, header).await?;
+    let client = crate::client_addr(req.extensions());
+    let actor = authenticate(&state, header, &client).await?;
     req.extensions_mut().insert(actor);
     Ok(next.run(req).await)
 }
 
-async fn authenticate(state: &AdminState, header: &str) -> Result<Actor, ApiError> {
+async fn authenticate(state: &AdminState, header: &str, client: &str) -> Result<Actor, ApiError> {
     let (scheme, credentials) = header.split_once(' ').ok_or_else(ApiError::unauthorized)?;
     let credentials = credentials.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
@@ -91,21 +95,27 @@ async fn authenticate(state: &AdminState, header: &str) -> Result<Actor, ApiErro
             Some(token) if digests_equal(&sha256(token), &sha256(credentials)) => {
                 Ok(Actor(TOKEN_ACTOR.to_owned()))
             }
-            _ => Err(ApiError::unauthorized()),
+            _ => {
+                tracing::warn!(%client, "admin API bearer token refused");
+                Err(ApiError::unauthorized())
+            }
         }
     } else if scheme.eq_ignore_ascii_case("basic") {
-        basic(state, header, credentials).await
+        basic(state, header, credentials, client).await
     } else {
         Err(ApiError::unauthorized())
     }
 }
 
-async fn basic(state: &AdminState, header: &str, credentials: &str) -> Result<Actor, ApiError> {
+async fn basic(
+    state: &AdminState,
+    header: &str,
+    credentials: &str,
+    client: &str,
+) -> Result<Actor, ApiError> {
     let key = sha256(header);
-    if let Some(hit) = state.inner.auth_cache.get(&key) {
-        if stored_hash(state, &hit.username)?.as_deref() == Some(hit.password_hash.as_str()) {
-            return Ok(Actor(hit.username));
-        }
+    if let Some(actor) = cached(state, &key)? {
+        return Ok(actor);
     }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(credentials)
@@ -113,15 +123,26 @@ async fn basic(state: &AdminState, header: &str, credentials: &str) -> Result<Ac
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(ApiError::unauthorized)?;
     let (username, password) = decoded.split_once(':').ok_or_else(ApiError::unauthorized)?;
+    let turn = state.login_guard().turn(username).await;
+    // The same header may have been verified while this request waited for its turn.
+    if let Some(actor) = cached(state, &key)? {
+        return Ok(actor);
+    }
     // An unknown user is checked against a decoy hash: refused as slowly as a wrong password.
     let stored = stored_hash(state, username)?;
     let (password, checked_hash) = (password.to_owned(), stored.clone());
-    let is_valid = tokio::task::spawn_blocking(move || {
-        storage::verify_password_or_decoy(&password, checked_hash.as_deref())
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let checked = turn
+        .verify(move || storage::verify_password_or_decoy(&password, checked_hash.as_deref()))
+        .await;
+    let is_valid = match checked {
+        Ok(is_valid) => is_valid,
+        Err(refusal) => {
+            tracing::warn!(user = %username, %client, ?refusal, "admin API login throttled");
+            return Err(ApiError::refused(refusal));
+        }
+    };
     let Some(password_hash) = stored.filter(|_| is_valid) else {
+        tracing::warn!(user = %username, %client, "admin API login refused");
         return Err(ApiError::unauthorized());
     };
     state.inner.auth_cache.insert(
@@ -133,6 +154,17 @@ async fn basic(state: &AdminState, header: &str, credentials: &str) -> Result<Ac
         },
     );
     Ok(Actor(username.to_owned()))
+}
+
+/// The actor of a Basic header verified lately, if its user's password is still the one
+/// it was checked against.
+fn cached(state: &AdminState, key: &[u8; 32]) -> Result<Option<Actor>, ApiError> {
+    let Some(hit) = state.inner.auth_cache.get(key) else {
+        return Ok(None);
+    };
+    let is_current =
+        stored_hash(state, &hit.username)?.as_deref() == Some(hit.password_hash.as_str());
+    Ok(is_current.then_some(Actor(hit.username)))
 }
 
 fn stored_hash(state: &AdminState, username: &str) -> Result<Option<String>, ApiError> {

@@ -3,6 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use storage::Problem;
@@ -12,18 +14,57 @@ use super::error::ApiError;
 /// Largest request body accepted; a larger one is answered 413.
 pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// The raw body, read under [`MAX_BODY_BYTES`] (enforced by `DefaultBodyLimit` on the router).
+/// The raw body, read under [`MAX_BODY_BYTES`] (enforced by `DefaultBodyLimit` on the router),
+/// of a request whose `Content-Type` is JSON or YAML (see [`is_accepted_content_type`]);
+/// another one, or none with a non-empty body, is answered 415. A browser posts a form
+/// (`text/plain`, urlencoded, multipart) to another site without asking it first; it
+/// cannot send JSON without a CORS preflight, which the admin API never allows.
 pub(crate) struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state)
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("(not text)").to_owned());
+        let bytes = Bytes::from_request(req, state)
             .await
-            .map(RawBody)
-            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+        match content_type {
+            Some(ct) if !is_accepted_content_type(&ct) => {
+                Err(unsupported(&format!("Content-Type {ct} is not accepted")))
+            }
+            None if !bytes.iter().all(u8::is_ascii_whitespace) => {
+                Err(unsupported("a body needs a Content-Type"))
+            }
+            _ => Ok(RawBody(bytes)),
+        }
     }
+}
+
+fn unsupported(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("{what}: send application/json or application/yaml"),
+    )
+}
+
+/// `application/json`, `application/yaml` (or `x-yaml`), and any `application/…+json` or
+/// `+yaml`, with any parameters (`; charset=utf-8`); case does not matter.
+pub(crate) fn is_accepted_content_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let Some(subtype) = essence.strip_prefix("application/") else {
+        return false;
+    };
+    matches!(subtype, "json" | "yaml" | "x-yaml")
+        || (subtype.ends_with("+json") || subtype.ends_with("+yaml")) && !subtype.starts_with('+')
 }
 
 /// What the path id means for a body's `id`.
@@ -113,5 +154,36 @@ fn field_path(parent: String, message: &str) -> String {
         Some(field) if parent.is_empty() => field.to_owned(),
         Some(field) => format!("{parent}.{field}"),
         None => parent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_accepted_content_type;
+
+    #[test]
+    fn accepts_json_and_yaml_with_parameters_and_suffixes_only() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+            "application/yaml",
+            "application/x-yaml;charset=UTF-8",
+            "application/vnd.tollgate+yaml",
+        ] {
+            assert!(is_accepted_content_type(ok), "{ok}");
+        }
+        for refused in [
+            "text/plain",
+            "text/plain; x=application/json",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+            "application/+json",
+            "text/json",
+            "",
+        ] {
+            assert!(!is_accepted_content_type(refused), "{refused}");
+        }
     }
 }

@@ -10,13 +10,13 @@ use serde_json::Value;
 use storage::{Change, Config, Problem};
 
 use super::body::{self, RawBody};
-use super::resources::Resource;
 use super::{Actor, AdminState, ApiError};
 
 const YAML: &str = "application/yaml";
 
 /// `GET /api/v1/config`: YAML with `Accept: application/yaml` (or `?format=yaml`), JSON
-/// otherwise. Keys and credentials appear as hashes; certificates without private keys.
+/// otherwise. Keys and credentials appear as hashes; certificates without private keys,
+/// JWT issuers' HMAC secrets as `""`.
 pub(crate) async fn export(
     State(state): State<AdminState>,
     headers: HeaderMap,
@@ -51,13 +51,12 @@ pub(crate) async fn replace(
     } else {
         body::json(&bytes)?
     };
-    let mut config: Config = body::typed(value.clone()).map_err(|mut e| {
+    let config: Config = body::typed(value.clone()).map_err(|mut e| {
         for p in &mut e.problems {
             p.path = name_items_by_id(&p.path, &value);
         }
         e
     })?;
-    keep_private_keys(&mut config, &state.store().config());
     state
         .apply(
             Change::Import {
@@ -70,25 +69,10 @@ pub(crate) async fn replace(
     Ok(Json(shown(&state.store().config())))
 }
 
-/// Exports never show private keys, so a certificate without one keeps the stored key of
-/// the certificate with its id: an export can be edited and put back.
-fn keep_private_keys(config: &mut Config, current: &Config) {
-    for cert in config.certificates.iter_mut().filter(|c| c.key.is_empty()) {
-        if let Some(stored) = current.certificates.iter().find(|c| c.id == cert.id) {
-            cert.key.clone_from(&stored.key);
-        }
-    }
-}
-
-/// The config as the API shows it: no certificate private keys.
+/// The config as the API shows it: no certificate private keys, JWT HMAC secrets `""`.
+/// A config put back with them so keeps the stored ones (the store sees to it).
 fn shown(config: &Config) -> Config {
-    let mut config = config.clone();
-    config.certificates = config
-        .certificates
-        .into_iter()
-        .map(Resource::shown)
-        .collect();
-    config
+    storage::without_secrets(config)
 }
 
 fn header_mentions_yaml(headers: &HeaderMap, name: axum::http::HeaderName) -> bool {

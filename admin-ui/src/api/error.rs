@@ -12,6 +12,8 @@ pub(crate) struct ApiError {
     pub status: StatusCode,
     pub error: String,
     pub problems: Vec<Problem>,
+    /// Whole seconds for `Retry-After` (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             status,
             error: error.into(),
             problems: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -29,6 +32,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             error: error.into(),
             problems,
+            retry_after: None,
         }
     }
 
@@ -40,6 +44,25 @@ impl ApiError {
     /// 401; the answer carries `WWW-Authenticate: Bearer`.
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "missing or wrong credentials")
+    }
+
+    /// 429 (the name is throttled) or 503 (too many password checks at once), with
+    /// `Retry-After`.
+    pub fn refused(refusal: crate::guard::Refusal) -> Self {
+        let (status, error) = match refusal {
+            crate::guard::Refusal::Throttled { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many wrong passwords for this user: retry later",
+            ),
+            crate::guard::Refusal::Busy { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many password checks at once: retry later",
+            ),
+        };
+        Self {
+            retry_after: Some(refusal.retry_after_secs()),
+            ..Self::new(status, error)
+        }
     }
 
     /// 500. The cause is logged here and not shown to the client.
@@ -69,6 +92,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.error, "problems": self.problems });
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

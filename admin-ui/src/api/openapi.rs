@@ -140,7 +140,13 @@ pub(crate) fn document() -> Value {
                 "Unauthorized": error_response("no or wrong credentials"),
                 "NotFound": error_response("no such object"),
                 "Conflict": error_response("the id exists, or the object is still in use"),
-                "TooLarge": error_response("request body over 8 MiB")
+                "TooLarge": error_response("request body over 8 MiB"),
+                "UnsupportedMediaType": error_response(
+                    "a body that is not application/json (or application/yaml)"),
+                "TooManyRequests": error_response(
+                    "Basic auth: too many wrong passwords for the user name; see Retry-After"),
+                "Busy": error_response(
+                    "Basic auth: too many password checks at once; see Retry-After")
             },
             "schemas": schemas::all()
         }
@@ -191,6 +197,9 @@ fn with_errors(mut responses: Value) -> Value {
         ("404", "NotFound"),
         ("409", "Conflict"),
         ("413", "TooLarge"),
+        ("415", "UnsupportedMediaType"),
+        ("429", "TooManyRequests"),
+        ("503", "Busy"),
     ] {
         responses[code] = json!({"$ref": format!("#/components/responses/{name}")});
     }

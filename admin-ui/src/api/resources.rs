@@ -50,7 +50,24 @@ resource!(UpstreamSpec, Upstream, upstreams);
 resource!(RouteSpec, Route, routes);
 resource!(ConsumerSpec, Consumer, consumers);
 resource!(PlanSpec, Plan, plans);
-resource!(JwtIssuerSpec, JwtIssuer, jwt_issuers);
+
+impl Resource for JwtIssuerSpec {
+    const KIND: Kind = Kind::JwtIssuer;
+    fn all(config: &Config) -> &[Self] {
+        &config.jwt_issuers
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn into_object(self) -> Object {
+        Object::JwtIssuer(self)
+    }
+    /// HMAC secrets are shown as `""`; a PUT that leaves them so keeps the stored ones.
+    fn shown(mut self) -> Self {
+        storage::hide_issuer_secrets(&mut self);
+        self
+    }
+}
 
 impl Resource for CertificateSpec {
     const KIND: Kind = Kind::Certificate;
@@ -65,7 +82,7 @@ impl Resource for CertificateSpec {
     }
     /// The private key is never shown.
     fn shown(mut self) -> Self {
-        self.key.clear();
+        storage::hide_certificate_key(&mut self);
         self
     }
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod crud;
+mod hardening;
 mod keys;
 mod openapi;
 mod status;

@@ -30,17 +30,42 @@ pub(crate) async fn show(
     render(&state, &session, "", false, &[], StatusCode::OK)
 }
 
-/// `GET /config/export.yaml`: the export as a file.
+/// `GET /config/export.yaml`: the export as shown (secrets hidden), as a file.
 pub(crate) async fn download(State(state): State<ConsoleState>) -> Response {
+    attachment(
+        "tollgate-config.yaml",
+        state.store.export_yaml_without_secrets(),
+    )
+}
+
+/// `GET /config/export-with-secrets.yaml`: the full export (certificates' private keys,
+/// JWT HMAC secrets), only ever as a download. A GET that changes nothing, behind the
+/// session's `SameSite=Strict` cookie: another site can neither send the cookie with it
+/// nor read the answer.
+pub(crate) async fn download_with_secrets(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<CurrentSession>,
+) -> Response {
+    tracing::info!(user = %session.user, "config exported with secrets");
+    attachment(
+        "tollgate-config-with-secrets.yaml",
+        state.store.export_yaml(),
+    )
+}
+
+fn attachment(name: &str, yaml: String) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "application/yaml; charset=utf-8"),
+            (
+                header::CONTENT_TYPE,
+                "application/yaml; charset=utf-8".to_owned(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
-                "attachment; filename=\"tollgate-config.yaml\"",
+                format!("attachment; filename=\"{name}\""),
             ),
         ],
-        state.store.export_yaml(),
+        yaml,
     )
         .into_response()
 }
@@ -108,7 +133,7 @@ fn render(
 ) -> Response {
     let ctx = Ctx::new(state, session);
     let (revision, _) = state.store.current();
-    let export = state.store.export_yaml();
+    let export = state.store.export_yaml_without_secrets();
     let problems = (!problems.is_empty()).then(|| {
         let items = problems
             .iter()
@@ -134,9 +159,14 @@ fn render(
                 <h2>"Export"</h2>
                 <p class="hint">
                     {format!("Revision {revision}. ")}
-                    "Keys appear as hashes only; certificates carry their private keys, so treat the file as a secret."
+                    "Keys appear as hashes only; private keys and JWT secrets are hidden, and importing this text back keeps the stored ones."
                 </p>
-                <p><a class="button primary" href="/config/export.yaml" download="tollgate-config.yaml">"Download YAML"</a></p>
+                <p>
+                    <a class="button primary" href="/config/export.yaml" download="tollgate-config.yaml">"Download YAML"</a>
+                    " "
+                    <a class="button" href="/config/export-with-secrets.yaml" download="tollgate-config-with-secrets.yaml">"Download with secrets"</a>
+                </p>
+                <p class="hint">"The file with secrets restores a fresh gateway: keep it as safe as the keys themselves."</p>
                 <textarea class="mono" rows="24" readonly="readonly" aria-label="current config">{textarea_text(&export)}</textarea>
             </section>
             <section class="card">

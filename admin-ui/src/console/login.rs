@@ -1,18 +1,21 @@
 //! `GET/POST /login` and `POST /logout`. The login form is protected against CSRF by a
 //! double-submit token: a random value both in a `SameSite=Strict` cookie and in the form.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Extension, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use leptos::prelude::*;
 use serde::Deserialize;
 
 use super::layout::{bare_page, logo};
-use super::session::{cookie, random_token, same, set_cookie, CurrentSession, SESSION_COOKIE};
+use super::session::{
+    cookie, is_https, random_token, same, set_cookie, CurrentSession, SESSION_COOKIE,
+};
 use super::{ConsoleError, ConsoleState};
+use crate::guard::Refusal;
 
 /// The login form's double-submit cookie.
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "tollgate_login_csrf";
@@ -31,19 +34,22 @@ pub(crate) struct Credentials {
 
 /// `GET /login`: the form (or `/` for a live session).
 pub(crate) async fn form(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
+    let https = is_https(&headers);
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         if state.sessions.find(&token).await.is_some() {
             return Redirect::to("/").into_response();
         }
     }
-    login_page(StatusCode::OK, "", None)
+    login_page(StatusCode::OK, "", None, https)
 }
 
 /// `POST /login`: a session and `303 /` for the right password; the form again with `401`
 /// for a wrong one, `429` with `Retry-After` while the name must wait after too many wrong
-/// ones (see `throttle.rs`), `403` without the form's CSRF token.
+/// ones, `503` with `Retry-After` while too many passwords are being checked (see
+/// `guard.rs`), `403` without the form's CSRF token.
 pub(crate) async fn submit(
     State(state): State<ConsoleState>,
+    extensions: Extensions,
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
 ) -> Result<Response, ConsoleError> {
@@ -54,46 +60,58 @@ pub(crate) async fn submit(
     let Credentials {
         username, password, ..
     } = creds;
-    if let Err(wait) = state.login_throttle.check(&username, Instant::now()) {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        tracing::warn!(user = %username, "console login throttled");
-        let mut page = login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            &username,
-            Some(&format!("Too many wrong passwords: try again in {secs} s.")),
-        );
-        page.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        return Ok(page);
-    }
+    let (client, https) = (crate::client_addr(&extensions), is_https(&headers));
+    let turn = state.login_guard.turn(&username).await;
     let user = username.clone();
-    let is_valid = state
-        .blocking(move |store| {
-            store
-                .admin_password_hash(&user)
-                .map(|hash| storage::verify_password_or_decoy(&password, hash.as_deref()))
-        })
+    let stored = state
+        .blocking(move |store| store.admin_password_hash(&user))
         .await??;
+    let checked = turn
+        .verify(move || storage::verify_password_or_decoy(&password, stored.as_deref()))
+        .await;
+    let is_valid = match checked {
+        Ok(is_valid) => is_valid,
+        Err(refusal) => {
+            tracing::warn!(user = %username, %client, ?refusal, "console login throttled");
+            let secs = refusal.retry_after_secs();
+            let (status, text) = match refusal {
+                Refusal::Throttled { .. } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many wrong passwords: try again in {secs} s."),
+                ),
+                Refusal::Busy { .. } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("Too many logins at once: try again in {secs} s."),
+                ),
+            };
+            let mut page = login_page(status, &username, Some(&text), https);
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            return Ok(page);
+        }
+    };
     if !is_valid {
-        state.login_throttle.failed(&username, Instant::now());
-        tracing::warn!(user = %username, "console login refused");
+        tracing::warn!(user = %username, %client, "console login refused");
         return Ok(login_page(
             StatusCode::UNAUTHORIZED,
             &username,
             Some("Wrong user name or password."),
+            https,
         ));
     }
-    state.login_throttle.succeeded(&username);
     let token = state.sessions.create(&username).await;
     let ttl = state.sessions.ttl();
     Ok((
         StatusCode::SEE_OTHER,
         [(header::LOCATION, "/")],
         AppendHeaders([
-            (header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, ttl)),
             (
                 header::SET_COOKIE,
-                set_cookie(LOGIN_CSRF_COOKIE, "", Duration::ZERO),
+                set_cookie(SESSION_COOKIE, &token, ttl, https),
+            ),
+            (
+                header::SET_COOKIE,
+                set_cookie(LOGIN_CSRF_COOKIE, "", Duration::ZERO, https),
             ),
         ]),
     )
@@ -104,6 +122,7 @@ pub(crate) async fn submit(
 pub(crate) async fn logout(
     State(state): State<ConsoleState>,
     Extension(session): Extension<CurrentSession>,
+    headers: HeaderMap,
 ) -> Response {
     state.sessions.remove(&session.key).await;
     (
@@ -112,14 +131,14 @@ pub(crate) async fn logout(
             (header::LOCATION, "/login".to_owned()),
             (
                 header::SET_COOKIE,
-                set_cookie(SESSION_COOKIE, "", Duration::ZERO),
+                set_cookie(SESSION_COOKIE, "", Duration::ZERO, is_https(&headers)),
             ),
         ],
     )
         .into_response()
 }
 
-fn login_page(status: StatusCode, username: &str, error: Option<&str>) -> Response {
+fn login_page(status: StatusCode, username: &str, error: Option<&str>, https: bool) -> Response {
     let csrf = random_token();
     let error = error.map(|e| view! { <p class="error" role="alert">{e.to_owned()}</p> });
     let username = if username.is_empty() {
@@ -148,7 +167,7 @@ fn login_page(status: StatusCode, username: &str, error: Option<&str>) -> Respon
         status,
         [(
             header::SET_COOKIE,
-            set_cookie(LOGIN_CSRF_COOKIE, &csrf, LOGIN_FORM_TTL),
+            set_cookie(LOGIN_CSRF_COOKIE, &csrf, LOGIN_FORM_TTL, https),
         )],
         Html(bare_page("Log in", body)),
     )

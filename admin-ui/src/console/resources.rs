@@ -69,8 +69,20 @@ pub(crate) fn routes() -> Router<ConsoleState> {
     })
 }
 
-/// Every stored object of `kind`, as JSON, sorted by id.
+/// Every stored object of `kind`, as JSON, sorted by id; secrets hidden (a form that
+/// leaves them so keeps the stored ones: see [`storage::without_secrets`]).
 pub(crate) fn objects(config: &Config, kind: Kind) -> Vec<Value> {
+    let hidden;
+    let config = if matches!(kind, Kind::JwtIssuer | Kind::Certificate) {
+        hidden = storage::without_secrets(&Config {
+            jwt_issuers: config.jwt_issuers.clone(),
+            certificates: config.certificates.clone(),
+            ..Config::default()
+        });
+        &hidden
+    } else {
+        config
+    };
     match serde_json::to_value(config) {
         Ok(Value::Object(mut map)) => match map.remove(kind.plural()) {
             Some(Value::Array(list)) => list,

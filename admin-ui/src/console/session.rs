@@ -249,12 +249,33 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, path `/`; `max_age` 0 deletes it.
-pub(crate) fn set_cookie(name: &str, value: &str, max_age: Duration) -> String {
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, path `/`, and `Secure` when the
+/// request came over HTTPS (`secure`, see [`is_https`]); `max_age` 0 deletes it.
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
     format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         max_age.as_secs()
     )
+}
+
+/// Whether the browser talks to the console over HTTPS: a TLS-terminating proxy in front
+/// says so with `X-Forwarded-Proto: https` (or `Forwarded: proto=https`). The admin
+/// listener itself speaks plain HTTP. Trusting the header is safe here: it can only make
+/// cookies `Secure`, which a client lying about it would then not send back.
+pub(crate) fn is_https(headers: &HeaderMap) -> bool {
+    let says_https = |name: header::HeaderName, prefix: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([',', ';']))
+            .filter_map(|item| item.trim().strip_prefix(prefix))
+            .next()
+            .is_some_and(|proto| proto.trim_matches('"').eq_ignore_ascii_case("https"))
+    };
+    says_https(header::HeaderName::from_static("x-forwarded-proto"), "")
+        || says_https(header::FORWARDED, "proto=")
 }
 
 pub(crate) fn random_token() -> String {

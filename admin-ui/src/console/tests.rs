@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod dashboard;
+mod hardening;
 mod keys;
 mod pages;
 mod resources;

@@ -105,6 +105,41 @@ fn health_check_timeout_must_fit_the_interval() {
 }
 
 #[test]
+fn health_check_path_refuses_line_breaks_spaces_and_controls() {
+    for bad in [
+        "/health\r\nHost: evil",
+        "/health\nX: y",
+        "/a b",
+        "/a\tb",
+        "/\u{7f}",
+        "/caf\u{e9}",
+    ] {
+        let mut u = upstream_with("127.0.0.1:1");
+        u.health_check = Some(HealthCheckSpec {
+            kind: HealthCheckKind::Http,
+            path: bad.into(),
+            interval_ms: 1000,
+            timeout_ms: 500,
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+            expected_statuses: vec![],
+        });
+        assert_eq!(paths(upstream(&u)), ["health_check.path"], "{bad:?}");
+    }
+    let mut u = upstream_with("127.0.0.1:1");
+    u.health_check = Some(HealthCheckSpec {
+        kind: HealthCheckKind::Http,
+        path: "/health?probe=1&x=%20".into(),
+        interval_ms: 1000,
+        timeout_ms: 500,
+        healthy_threshold: 1,
+        unhealthy_threshold: 1,
+        expected_statuses: vec![],
+    });
+    assert!(upstream(&u).is_empty());
+}
+
+#[test]
 fn hash_on_needs_consistent_hash() {
     let mut u = upstream_with("127.0.0.1:1");
     u.hash_on = Some("header:x-user".into());

@@ -84,6 +84,7 @@ async fn records_the_token_or_the_admin_as_the_actor() {
             header::AUTHORIZATION,
             basic(ADMIN_USER, "pass-word").expect("header"),
         )
+        .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(r#"{"id": "two"}"#))
         .expect("request");
     assert_eq!(h.send(req).await.status, StatusCode::CREATED);

@@ -259,7 +259,7 @@ async fn wrong_passwords_in_a_row_make_further_attempts_wait() {
                 .await
         }
     };
-    for _ in 0..crate::console::throttle::FREE_FAILURES {
+    for _ in 0..crate::guard::throttle::FREE_FAILURES {
         assert_eq!(attempt("guess").await.status, StatusCode::UNAUTHORIZED);
     }
     // Now even the right password waits: it is not checked until the delay has passed.

@@ -1,8 +1,9 @@
 //! Login throttling: after [`FREE_FAILURES`] wrong passwords in a row for a user name,
 //! each further attempt for it must wait a delay that doubles with every failure (1 s,
 //! 2 s, 4 s, ... up to [`MAX_DELAY`]); an attempt inside the delay is refused at once,
-//! without checking the password (no argon2 run for it). A right password clears the
-//! name's count. Counted by user name, not client address: a guesser changing addresses
+//! without checking the password (no argon2 run for it). An attempt is counted as a
+//! failure when it is reserved, before its check runs (a check whose caller went away
+//! still counts); a right password then clears the name's count. Counted by user name, not client address: a guesser changing addresses
 //! gains nothing, and the cost, an admin who must wait out the delay, is bounded by
 //! [`MAX_DELAY`]. At most [`MAX_NAMES`] names are tracked; the longest idle goes first.
 
@@ -36,7 +37,7 @@ impl Failures {
     }
 }
 
-/// Failed console logins by user name.
+/// Failed logins (console and REST Basic auth) by user name.
 #[derive(Debug, Default)]
 pub(crate) struct LoginThrottle {
     names: Mutex<HashMap<String, Failures>>,
@@ -52,8 +53,9 @@ impl LoginThrottle {
         }
     }
 
-    /// Counts a wrong password for `user` at `now`.
-    pub(crate) fn failed(&self, user: &str, now: Instant) {
+    /// Reserves an attempt for `user` at `now`: it counts as a wrong password until
+    /// [`LoginThrottle::succeeded`] says otherwise.
+    pub(crate) fn reserve(&self, user: &str, now: Instant) {
         let mut names = self.names.lock();
         if !names.contains_key(user) && names.len() >= MAX_NAMES {
             let idlest = names
@@ -72,6 +74,14 @@ impl LoginThrottle {
         entry.last = now;
     }
 
+    /// A reserved attempt for `user` turned out wrong at `now`: the wait counts from
+    /// then, not from the reservation (a check takes a while).
+    pub(crate) fn failed(&self, user: &str, now: Instant) {
+        if let Some(failures) = self.names.lock().get_mut(user) {
+            failures.last = failures.last.max(now);
+        }
+    }
+
     /// A right password for `user`: its count starts again.
     pub(crate) fn succeeded(&self, user: &str) {
         self.names.lock().remove(user);
@@ -87,18 +97,18 @@ mod tests {
         let throttle = LoginThrottle::default();
         let t0 = Instant::now();
         for _ in 0..FREE_FAILURES - 1 {
-            throttle.failed("admin", t0);
+            throttle.reserve("admin", t0);
             assert_eq!(throttle.check("admin", t0), Ok(()));
         }
-        throttle.failed("admin", t0);
+        throttle.reserve("admin", t0);
         assert_eq!(throttle.check("admin", t0), Err(Duration::from_secs(1)));
         let t1 = t0 + Duration::from_secs(1);
         assert_eq!(throttle.check("admin", t1), Ok(()));
-        throttle.failed("admin", t1);
+        throttle.reserve("admin", t1);
         assert_eq!(throttle.check("admin", t1), Err(Duration::from_secs(2)));
         let mut t = t1;
         for _ in 0..20 {
-            throttle.failed("admin", t);
+            throttle.reserve("admin", t);
             t += MAX_DELAY;
         }
         assert_eq!(throttle.check("admin", t - MAX_DELAY), Err(MAX_DELAY));
@@ -107,11 +117,26 @@ mod tests {
     }
 
     #[test]
+    fn the_wait_counts_from_the_end_of_the_failed_check() {
+        let throttle = LoginThrottle::default();
+        let t0 = Instant::now();
+        for _ in 0..FREE_FAILURES {
+            throttle.reserve("admin", t0);
+        }
+        let checked = t0 + Duration::from_millis(1500);
+        throttle.failed("admin", checked);
+        assert_eq!(
+            throttle.check("admin", checked + Duration::from_millis(500)),
+            Err(Duration::from_millis(500))
+        );
+    }
+
+    #[test]
     fn a_right_password_clears_the_count() {
         let throttle = LoginThrottle::default();
         let t0 = Instant::now();
         for _ in 0..FREE_FAILURES + 3 {
-            throttle.failed("admin", t0);
+            throttle.reserve("admin", t0);
         }
         assert!(throttle.check("admin", t0).is_err());
         throttle.succeeded("admin");
@@ -123,10 +148,10 @@ mod tests {
         let throttle = LoginThrottle::default();
         let t0 = Instant::now();
         for _ in 0..FREE_FAILURES {
-            throttle.failed("oldest", t0);
+            throttle.reserve("oldest", t0);
         }
         for i in 0..MAX_NAMES {
-            throttle.failed(&format!("guess-{i}"), t0 + Duration::from_secs(1));
+            throttle.reserve(&format!("guess-{i}"), t0 + Duration::from_secs(1));
         }
         assert_eq!(throttle.names.lock().len(), MAX_NAMES);
         assert_eq!(throttle.check("oldest", t0), Ok(()), "dropped first");

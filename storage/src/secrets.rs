@@ -1,0 +1,149 @@
+//! The config's secrets: certificates' private keys and JWT issuers' HMAC secrets. What the
+//! admin API and the console show has them hidden (a certificate without `key`, a JWT key
+//! with `secret: ""`); a change that leaves one hidden keeps the stored value, so a shown
+//! object or config can be edited and put back.
+
+use policies::JwtIssuerSpec;
+
+use crate::spec::{CertificateSpec, Config};
+
+/// `config` as shown to admins: no private key, every HMAC secret `""`.
+pub fn without_secrets(config: &Config) -> Config {
+    let mut config = config.clone();
+    config
+        .certificates
+        .iter_mut()
+        .for_each(hide_certificate_key);
+    config.jwt_issuers.iter_mut().for_each(hide_issuer_secrets);
+    config
+}
+
+/// Removes the private key (it is then not serialized).
+pub fn hide_certificate_key(cert: &mut CertificateSpec) {
+    cert.key.clear();
+}
+
+/// Turns every HMAC secret into `""`: the key still says it is a secret one.
+pub fn hide_issuer_secrets(issuer: &mut JwtIssuerSpec) {
+    for key in &mut issuer.keys {
+        if let Some(secret) = &mut key.secret {
+            secret.clear();
+        }
+    }
+}
+
+/// Fills what `config` leaves hidden from `current`, the stored config: a certificate
+/// without `key` takes the key of the stored certificate with its id; a JWT key with
+/// `secret: ""` takes the secret of the stored key of the issuer with its id that has the
+/// same `kid` (or, without `kid`, the same position). What has no stored counterpart stays
+/// empty, and validation refuses it.
+pub(crate) fn keep_hidden(config: &mut Config, current: &Config) {
+    for cert in config.certificates.iter_mut().filter(|c| c.key.is_empty()) {
+        if let Some(stored) = current.certificates.iter().find(|c| c.id == cert.id) {
+            cert.key.clone_from(&stored.key);
+        }
+    }
+    for issuer in &mut config.jwt_issuers {
+        let Some(stored) = current.jwt_issuers.iter().find(|i| i.id == issuer.id) else {
+            continue;
+        };
+        for (i, key) in issuer.keys.iter_mut().enumerate() {
+            if key.secret.as_deref() != Some("") {
+                continue;
+            }
+            let counterpart = match &key.kid {
+                Some(kid) => stored.keys.iter().find(|k| k.kid.as_ref() == Some(kid)),
+                None => stored.keys.get(i).filter(|k| k.kid.is_none()),
+            };
+            if let Some(secret) = counterpart.and_then(|k| k.secret.clone()) {
+                key.secret = Some(secret);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use policies::JwtKeySpec;
+
+    use super::*;
+
+    // Built from JSON, so fields the specs gain later need no change here.
+    fn secret_key(kid: Option<&str>, secret: &str) -> JwtKeySpec {
+        let mut key = serde_json::json!({ "secret": secret });
+        if let Some(kid) = kid {
+            key["kid"] = kid.into();
+        }
+        serde_json::from_value(key).expect("a valid key spec")
+    }
+
+    fn issuer(id: &str, keys: Vec<JwtKeySpec>) -> JwtIssuerSpec {
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "issuer": "https://idp.example",
+            "algorithms": ["HS256"],
+            "keys": keys,
+        }))
+        .expect("a valid issuer spec")
+    }
+
+    fn stored() -> Config {
+        Config {
+            jwt_issuers: vec![issuer(
+                "idp",
+                vec![
+                    secret_key(Some("a"), "secret-a-0123456789"),
+                    secret_key(None, "secret-pos1-0123456"),
+                ],
+            )],
+            certificates: vec![CertificateSpec {
+                id: "site".to_owned(),
+                snis: vec!["example.com".to_owned()],
+                cert: "CERT".to_owned(),
+                key: "PRIVATE".to_owned(),
+            }],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn shown_config_has_no_private_key_and_empty_hmac_secrets() {
+        let shown = without_secrets(&stored());
+        assert_eq!(shown.certificates[0].key, "");
+        let secrets: Vec<_> = shown.jwt_issuers[0]
+            .keys
+            .iter()
+            .map(|k| k.secret.as_deref())
+            .collect();
+        assert_eq!(secrets, [Some(""), Some("")]);
+        let text = serde_json::to_string(&shown).unwrap_or_default();
+        assert!(
+            !text.contains("secret-a") && !text.contains("PRIVATE"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn hidden_secrets_keep_the_stored_ones_by_kid_or_position() {
+        let current = stored();
+        let mut put_back = without_secrets(&current);
+        keep_hidden(&mut put_back, &current);
+        assert_eq!(put_back, current);
+    }
+
+    #[test]
+    fn a_new_secret_replaces_the_stored_one_and_unknown_ids_stay_hidden() {
+        let current = stored();
+        let mut changed = without_secrets(&current);
+        changed.jwt_issuers[0].keys[0].secret = Some("a-brand-new-secret-value".to_owned());
+        changed
+            .jwt_issuers
+            .push(issuer("other", vec![secret_key(None, "")]));
+        keep_hidden(&mut changed, &current);
+        assert_eq!(
+            changed.jwt_issuers[0].keys[0].secret.as_deref(),
+            Some("a-brand-new-secret-value")
+        );
+        assert_eq!(changed.jwt_issuers[1].keys[0].secret.as_deref(), Some(""));
+    }
+}
