@@ -242,14 +242,14 @@ impl BasicAuth {
         state: &mut RequestState,
         directory: &Directory,
     ) -> Verdict {
-        if view.is_header_repeated(&http::header::AUTHORIZATION) {
+        let Ok(authorization) = view.single_header(&http::header::AUTHORIZATION) else {
             return Verdict::Respond(Rejection::bad_request(
                 KIND,
                 "repeated authorization header",
             ));
-        }
-        let Some(encoded) = view
-            .header_str(&http::header::AUTHORIZATION)
+        };
+        let Some(encoded) = authorization
+            .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
             .map(|(_, rest)| rest.trim())

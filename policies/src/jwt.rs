@@ -338,16 +338,16 @@ impl JwtAuth {
         directory: &Directory,
         now_secs: u64,
     ) -> Verdict {
-        if view.is_header_repeated(&http::header::AUTHORIZATION) {
+        let Ok(authorization) = view.single_header(&http::header::AUTHORIZATION) else {
             let mut r = Rejection::bad_request(KIND, "repeated authorization header");
             r.headers.push((
                 http::header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer"),
             ));
             return Verdict::Respond(r);
-        }
-        let Some(token) = view
-            .header_str(&http::header::AUTHORIZATION)
+        };
+        let Some(token) = authorization
+            .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim())

@@ -11,7 +11,7 @@ use http::HeaderName;
 
 use crate::directory::{Consumer, Directory, KeyHash};
 use crate::problem::Problem;
-use crate::request::{RequestState, RequestView};
+use crate::request::{Repeated, RequestState, RequestView};
 use crate::verdict::{Rejection, Verdict};
 
 pub use crate::spec::{KeyAuthSpec, DEFAULT_HIDE_KEY, DEFAULT_KEY_HEADER};
@@ -58,17 +58,14 @@ impl KeyAuth {
         directory: &Directory,
         now_secs: u64,
     ) -> Verdict {
-        if view.is_header_repeated(&self.header)
-            || self
-                .query
-                .as_deref()
-                .is_some_and(|q| view.is_query_param_repeated(q))
-        {
+        let header = view.single_header(&self.header);
+        let Ok(header) = header.and_then(|h| match self.query.as_deref() {
+            Some(q) if view.is_query_param_repeated(q) => Err(Repeated),
+            _ => Ok(h),
+        }) else {
             return Verdict::Respond(Rejection::bad_request(KIND, "repeated api key"));
-        }
-        let presented = view
-            .headers
-            .get(&self.header)
+        };
+        let presented = header
             .map(|v| v.as_bytes())
             .or_else(|| {
                 self.query

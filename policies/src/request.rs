@@ -40,11 +40,16 @@ impl<'a> RequestView<'a> {
         })
     }
 
-    /// Whether header `name` comes more than once: which one is the credential would be
-    /// a guess (the gateway may read the first, the upstream the last or both).
-    pub fn is_header_repeated(&self, name: &HeaderName) -> bool {
+    /// The one value of header `name`, if present (one lookup); `Err` when it comes more
+    /// than once: which one is the credential would be a guess (the gateway may read the
+    /// first, the upstream the last or both).
+    pub fn single_header(&self, name: &HeaderName) -> Result<Option<&'a HeaderValue>, Repeated> {
         let mut values = self.headers.get_all(name).iter();
-        values.next().is_some() && values.next().is_some()
+        let first = values.next();
+        match values.next() {
+            Some(_) => Err(Repeated),
+            None => Ok(first),
+        }
     }
 
     /// Whether query parameter `name` (raw, as [`RequestView::query_param`] reads it) comes
@@ -58,6 +63,11 @@ impl<'a> RequestView<'a> {
         })
     }
 }
+
+/// A header that must come once came more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("header repeated")]
+pub struct Repeated;
 
 /// The raw name of one `name=value` pair of a query string.
 pub(crate) fn param_name(pair: &str) -> &str {
@@ -194,9 +204,18 @@ mod tests {
         };
         assert!(view.is_query_param_repeated("apikey"));
         assert!(!view.is_query_param_repeated("apikey2"));
-        assert!(view.is_header_repeated(&HeaderName::from_static("x-api-key")));
-        assert!(!view.is_header_repeated(&HeaderName::from_static("x-one")));
-        assert!(!view.is_header_repeated(&HeaderName::from_static("x-none")));
+        assert_eq!(
+            view.single_header(&HeaderName::from_static("x-api-key")),
+            Err(Repeated)
+        );
+        assert_eq!(
+            view.single_header(&HeaderName::from_static("x-one")),
+            Ok(Some(&HeaderValue::from_static("a")))
+        );
+        assert_eq!(
+            view.single_header(&HeaderName::from_static("x-none")),
+            Ok(None)
+        );
     }
 
     #[test]
