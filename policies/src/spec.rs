@@ -248,7 +248,8 @@ impl RateLimitSpec {
     }
 }
 
-/// `ip_filter`: CIDR allow and deny lists.
+/// `ip_filter`: CIDR allow and deny lists (an IPv4-mapped entry, `::ffff:10.0.0.0/104`,
+/// means its IPv4 network).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IpFilterSpec {
@@ -299,8 +300,12 @@ pub struct HeadersSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderEditsSpec {
+    /// Replaces every value sent under the name: what to use for a header the upstream
+    /// trusts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub set: BTreeMap<String, String>,
+    /// Appends after the values already there: a client's `X-Role: admin` and an added
+    /// `reader` both go on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub add: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
