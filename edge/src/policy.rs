@@ -81,6 +81,8 @@ impl RejectionCounters {
             let status = match p {
                 Policy::KeyAuth(_) | Policy::Jwt(_) | Policy::BasicAuth(_) => {
                     auth = true;
+                    // A repeated credential.
+                    pairs.push((p.kind(), 400));
                     401
                 }
                 Policy::Acl(_) | Policy::IpFilter(_) | Policy::Cors(_) => 403,
@@ -146,6 +148,25 @@ pub fn view(req: &RequestHeader, peer: Option<IpAddr>) -> RequestView<'_> {
     }
 }
 
+/// Replaces the target of `req` by `path` and `query` (empty: no query at all).
+fn set_path_and_query(
+    req: &mut RequestHeader,
+    path: &str,
+    query: &str,
+) -> pingora_core::Result<()> {
+    let path = if path.is_empty() { "/" } else { path };
+    let target = if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    };
+    let uri: http::Uri = target
+        .parse()
+        .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "upstream request target", e))?;
+    req.set_uri(uri);
+    Ok(())
+}
+
 /// Whether `seen` bytes of body plus a `chunk` of `len` bytes go over `max`; adds `len`.
 pub fn body_over_limit(seen: &mut u64, len: usize, max: u64) -> bool {
     *seen = seen.saturating_add(len as u64);
@@ -186,7 +207,9 @@ impl Gateway {
     }
 
     /// The path of the request to the upstream: `strip_prefix`, then the `rewrite`
-    /// policies (the header edits are made in `upstream_request_filter`).
+    /// policies; and its query, without the key parameters of `key_auth` policies with
+    /// `hide_credentials` (the header edits are made in `upstream_request_filter`). `Err`
+    /// (400, rendered by `fail_to_proxy`) when a rewrite made something that is not a path.
     pub(crate) fn rewrite_upstream_path(
         &self,
         req: &mut RequestHeader,
@@ -202,15 +225,23 @@ impl Gateway {
                 path = Some(stripped.into_owned());
             }
         }
+        let mut query: Option<String> = None;
         if let Some(p) = route.policies.as_deref() {
             let current = path.as_deref().unwrap_or(req.uri.path());
-            if let Some(rewritten) = p.chain.rewrite_path(current) {
-                path = Some(rewritten);
+            match p.chain.rewrite_path(current) {
+                Ok(Some(rewritten)) => path = Some(rewritten),
+                Ok(None) => {}
+                Err(e) => return Err(Error::explain(ErrorType::HTTPStatus(400), e.to_string())),
             }
+            query = req.uri.query().and_then(|q| p.chain.upstream_query(q));
         }
-        match path {
-            Some(path) => forwarded::set_path(req, &path),
-            None => Ok(()),
+        match (path, query) {
+            (None, None) => Ok(()),
+            (Some(path), None) => forwarded::set_path(req, &path),
+            (path, Some(query)) => {
+                let path = path.unwrap_or_else(|| req.uri.path().to_owned());
+                set_path_and_query(req, &path, &query)
+            }
         }
     }
 

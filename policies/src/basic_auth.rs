@@ -26,13 +26,16 @@ use crate::problem::Problem;
 use crate::request::{RequestState, RequestView};
 use crate::verdict::{Rejection, Verdict};
 
-pub use crate::spec::BasicAuthSpec;
+pub use crate::spec::{BasicAuthSpec, DEFAULT_HIDE_PASSWORD};
 
 const KIND: &str = "basic_auth";
 
-/// A compiled `basic_auth` policy (it has no settings; credentials live in the directory).
-#[derive(Debug, Clone, Default)]
-pub struct BasicAuth;
+/// A compiled `basic_auth` policy (credentials live in the directory).
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    /// Remove `Authorization` before the upstream (`hide_credentials`).
+    hide: bool,
+}
 
 /// One username's credential.
 #[derive(Debug)]
@@ -220,19 +223,33 @@ fn busy() -> Verdict {
 }
 
 impl BasicAuth {
-    pub fn compile(_spec: &BasicAuthSpec) -> Result<Self, Vec<Problem>> {
-        Ok(Self)
+    pub fn compile(spec: &BasicAuthSpec) -> Result<Self, Vec<Problem>> {
+        Ok(Self {
+            hide: spec.hide_credentials.unwrap_or(DEFAULT_HIDE_PASSWORD),
+        })
     }
 
-    /// Identifies the consumer by username and password; 401 with a Basic challenge otherwise.
+    /// Whether `Authorization` is removed before the upstream.
+    pub fn hides_credentials(&self) -> bool {
+        self.hide
+    }
+
+    /// Identifies the consumer by username and password; 401 with a Basic challenge
+    /// otherwise, 400 when `Authorization` comes twice (which one counts would be a guess).
     pub fn on_request(
         &self,
         view: &RequestView<'_>,
         state: &mut RequestState,
         directory: &Directory,
     ) -> Verdict {
-        let Some(encoded) = view
-            .header_str(&http::header::AUTHORIZATION)
+        let Ok(authorization) = view.single_header(&http::header::AUTHORIZATION) else {
+            return Verdict::Respond(Rejection::bad_request(
+                KIND,
+                "repeated authorization header",
+            ));
+        };
+        let Some(encoded) = authorization
+            .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
             .map(|(_, rest)| rest.trim())

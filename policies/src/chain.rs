@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use http::header::AUTHORIZATION;
+use http::HeaderName;
+
 use crate::acl::Acl;
 use crate::basic_auth::BasicAuth;
 use crate::clock::duration_nanos;
@@ -15,9 +18,9 @@ use crate::jwt::JwtAuth;
 use crate::key_auth::KeyAuth;
 use crate::problem::{Problem, Problems};
 use crate::rate_limit::RateLimit;
-use crate::request::{HeaderSink, RequestState, RequestView};
+use crate::request::{strip_query_params, HeaderSink, RequestState, RequestView};
 use crate::request_size::RequestSize;
-use crate::rewrite::Rewrite;
+use crate::rewrite::{Rewrite, RewriteError};
 use crate::spec::PolicySpec;
 use crate::verdict::Verdict;
 
@@ -80,17 +83,36 @@ impl Policy {
         }
     }
 
-    /// Where the policy runs in a request: address and size checks first, then CORS
-    /// preflights (which carry no credentials), auth, ACL, limits, and transforms last.
+    /// Where the policy runs in a request, whatever the order written: address and size
+    /// checks first, then CORS preflights (which carry no credentials), then the limits
+    /// that need no consumer (keyed by `ip`, `route` or `header:NAME`), then auth and ACL,
+    /// then the limits keyed by consumer, and transforms last.
+    ///
+    /// Limits used to come after auth as a whole (one phase for every `rate_limit`), so
+    /// that a consumer-keyed limit could see the consumer; but then a limit by address
+    /// never slowed credential guessing: every wrong password was checked (and answered
+    /// 401) before any limit counted it. A limit that needs no consumer now counts every
+    /// request, refused credentials included, before they are checked.
     fn phase(&self) -> u8 {
         match self {
             Self::IpFilter(_) => 0,
             Self::RequestSize(_) => 1,
             Self::Cors(_) => 2,
-            Self::KeyAuth(_) | Self::Jwt(_) | Self::BasicAuth(_) => 3,
-            Self::Acl(_) => 4,
-            Self::RateLimit(_) => 5,
-            Self::Headers(_) | Self::Rewrite(_) => 6,
+            Self::RateLimit(r) if !r.needs_consumer() => 3,
+            Self::KeyAuth(_) | Self::Jwt(_) | Self::BasicAuth(_) => 4,
+            Self::Acl(_) => 5,
+            Self::RateLimit(_) => 6,
+            Self::Headers(_) | Self::Rewrite(_) => 7,
+        }
+    }
+
+    /// The request header this policy removes before the upstream (`hide_credentials`).
+    fn hidden_header(&self) -> Option<&HeaderName> {
+        match self {
+            Self::KeyAuth(k) => k.hidden_header(),
+            Self::Jwt(j) if j.hides_credentials() => Some(&AUTHORIZATION),
+            Self::BasicAuth(b) if b.hides_credentials() => Some(&AUTHORIZATION),
+            _ => None,
         }
     }
 }
@@ -207,24 +229,49 @@ impl Chain {
         })
     }
 
-    /// Applies every request header edit to `sink`.
+    /// Edits the request to the upstream: first removes the credentials of the auth
+    /// policies with `hide_credentials` (so a `headers` policy may still set one of its
+    /// own), then applies every request header edit.
     pub fn apply_request_headers<S: HeaderSink + ?Sized>(&self, sink: &mut S) {
+        for name in self.policies.iter().filter_map(Policy::hidden_header) {
+            sink.remove_header(name);
+        }
         for edits in self.request_header_edits() {
-            edits.apply(sink);
+            edits.apply_to_request(sink);
         }
     }
 
-    /// The upstream path after every `rewrite` policy, in order; `None` when none matched.
-    pub fn rewrite_path(&self, path: &str) -> Option<String> {
+    /// The query string for the upstream without the key parameters of `key_auth` policies
+    /// with `hide_credentials`; every other byte kept. `None`: nothing to remove (no
+    /// allocation); `Some("")`: no parameter left.
+    pub fn upstream_query(&self, query: &str) -> Option<String> {
+        let hidden = |name: Option<&str>| {
+            self.policies.iter().any(|p| match p {
+                Policy::KeyAuth(k) => k
+                    .hidden_query()
+                    .is_some_and(|q| name.is_none_or(|n| n == q)),
+                _ => false,
+            })
+        };
+        if !hidden(None) {
+            return None;
+        }
+        strip_query_params(query, |name| hidden(Some(name)))
+    }
+
+    /// The upstream path after every `rewrite` policy, in order; `Ok(None)` when none
+    /// matched. `Err` when a rewrite made something that is not an origin-form path (it
+    /// does not start with `/`: `*`, a host name): the request must be refused.
+    pub fn rewrite_path(&self, path: &str) -> Result<Option<String>, RewriteError> {
         let mut out: Option<String> = None;
         for policy in &self.policies {
             if let Policy::Rewrite(r) = policy {
-                if let Some(next) = r.apply(out.as_deref().unwrap_or(path)) {
+                if let Some(next) = r.apply(out.as_deref().unwrap_or(path))? {
                     out = Some(next);
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// The smallest `request_size` limit, for the edge to count bodies without a

@@ -19,7 +19,7 @@ use crate::request::{RequestState, RequestView};
 use crate::spec::{JwtIssuerSpec, DEFAULT_CONSUMER_CLAIM, DEFAULT_LEEWAY_SECS};
 use crate::verdict::{Rejection, Verdict};
 
-pub use crate::spec::{JwtKeySpec, JwtSpec};
+pub use crate::spec::{JwtKeySpec, JwtSpec, DEFAULT_HIDE_TOKEN};
 
 const KIND: &str = "jwt";
 
@@ -260,11 +260,44 @@ struct Peek {
     iss: Option<String>,
 }
 
+/// Whether a JOSE header has a `crit` member, whatever its value (`null` included).
+#[derive(Default)]
+struct Crit(bool);
+
+impl<'de> Deserialize<'de> for Crit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Crit(true))
+    }
+}
+
+#[derive(Deserialize)]
+struct HeaderPeek {
+    #[serde(default)]
+    crit: Crit,
+}
+
+/// Whether the token's header (already parsed once by jsonwebtoken, which ignores `crit`)
+/// names critical extensions. A header that does not decode counts as having them.
+fn has_crit(token: &str) -> bool {
+    token
+        .split('.')
+        .next()
+        .and_then(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .and_then(|h| serde_json::from_slice::<HeaderPeek>(&h).ok())
+        .is_none_or(|h| h.crit.0)
+}
+
 /// A compiled `jwt` policy.
 #[derive(Debug, Clone)]
 pub struct JwtAuth {
     /// Issuer ids; empty: every issuer.
     issuers: Vec<String>,
+    /// Remove `Authorization` before the upstream (`hide_credentials`).
+    hide: bool,
 }
 
 fn reject(message: &'static str) -> Verdict {
@@ -280,11 +313,24 @@ impl JwtAuth {
     pub fn compile(spec: &JwtSpec) -> Result<Self, Vec<Problem>> {
         Ok(Self {
             issuers: spec.issuers.clone(),
+            hide: spec.hide_credentials.unwrap_or(DEFAULT_HIDE_TOKEN),
         })
     }
 
+    /// Whether `Authorization` is removed before the upstream.
+    pub fn hides_credentials(&self) -> bool {
+        self.hide
+    }
+
     /// Verifies the bearer token and identifies the consumer named by the issuer's consumer
-    /// claim. Every failure is a 401 with `WWW-Authenticate: Bearer`.
+    /// claim. Every failure is a 401 with `WWW-Authenticate: Bearer`, but a repeated
+    /// `Authorization` (400: which one counts would be a guess).
+    ///
+    /// Time: a token is expired from its `exp` on (RFC 7519 4.1.4: "on or after which" it
+    /// must not be accepted), so it is refused when `now >= exp + leeway`; it is valid from
+    /// `nbf` on, so refused when `now + leeway < nbf`. A token whose header names any
+    /// `crit` extension is refused: RFC 7515 4.1.11 requires refusing extensions not
+    /// understood, and none is.
     pub fn on_request(
         &self,
         view: &RequestView<'_>,
@@ -292,8 +338,16 @@ impl JwtAuth {
         directory: &Directory,
         now_secs: u64,
     ) -> Verdict {
-        let Some(token) = view
-            .header_str(&http::header::AUTHORIZATION)
+        let Ok(authorization) = view.single_header(&http::header::AUTHORIZATION) else {
+            let mut r = Rejection::bad_request(KIND, "repeated authorization header");
+            r.headers.push((
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            ));
+            return Verdict::Respond(r);
+        };
+        let Some(token) = authorization
+            .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim())
@@ -325,6 +379,9 @@ impl JwtAuth {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return reject("invalid token");
         };
+        if has_crit(token) {
+            return reject("token has critical extensions");
+        }
         let key = match issuer.key(header.kid.as_deref()) {
             Ok(key) => key,
             Err(message) => return reject(message),
@@ -346,7 +403,7 @@ impl JwtAuth {
             };
         match numeric_claim(&claims, "exp") {
             None | Some(Err(())) => return reject("token has no valid exp"),
-            Some(Ok(exp)) if exp.saturating_add(issuer.leeway) < now_secs => {
+            Some(Ok(exp)) if exp.saturating_add(issuer.leeway) <= now_secs => {
                 return reject("token expired")
             }
             Some(Ok(_)) => {}

@@ -1,5 +1,9 @@
 //! `key_auth`: the caller presents an API key in a header (default `x-api-key`) or a query
-//! parameter; it is looked up by its sha256 digest. The key is never logged nor kept.
+//! parameter; it is looked up by its sha256 digest. The key is never logged nor kept. A
+//! repeated key header or parameter is refused (400): which one counts would be a guess,
+//! and the upstream might read another one than the gateway checked. With
+//! `hide_credentials` the edge removes the key before the upstream ([`KeyAuth::hidden_header`],
+//! [`KeyAuth::hidden_query`]).
 
 use std::sync::Arc;
 
@@ -7,10 +11,10 @@ use http::HeaderName;
 
 use crate::directory::{Consumer, Directory, KeyHash};
 use crate::problem::Problem;
-use crate::request::{RequestState, RequestView};
+use crate::request::{Repeated, RequestState, RequestView};
 use crate::verdict::{Rejection, Verdict};
 
-pub use crate::spec::{KeyAuthSpec, DEFAULT_KEY_HEADER};
+pub use crate::spec::{KeyAuthSpec, DEFAULT_HIDE_KEY, DEFAULT_KEY_HEADER};
 
 const KIND: &str = "key_auth";
 
@@ -19,6 +23,7 @@ const KIND: &str = "key_auth";
 pub struct KeyAuth {
     header: HeaderName,
     query: Option<String>,
+    hide: bool,
 }
 
 impl KeyAuth {
@@ -29,11 +34,23 @@ impl KeyAuth {
         Ok(Self {
             header,
             query: spec.query.clone().filter(|q| !q.is_empty()),
+            hide: spec.hide_credentials.unwrap_or(DEFAULT_HIDE_KEY),
         })
     }
 
+    /// The header to remove before the upstream (`hide_credentials`), if any.
+    pub fn hidden_header(&self) -> Option<&HeaderName> {
+        self.hide.then_some(&self.header)
+    }
+
+    /// The query parameter to remove before the upstream (`hide_credentials`), if any.
+    pub fn hidden_query(&self) -> Option<&str> {
+        self.query.as_deref().filter(|_| self.hide)
+    }
+
     /// Identifies the consumer by the key (header first, then the query parameter, taken raw).
-    /// 401 when the key is missing, unknown, revoked, or expired (`expires` < now).
+    /// 400 when the header or the parameter comes twice; 401 when the key is missing,
+    /// unknown, revoked, or expired (`expires` <= now: a key expires at that second).
     pub fn on_request(
         &self,
         view: &RequestView<'_>,
@@ -41,9 +58,14 @@ impl KeyAuth {
         directory: &Directory,
         now_secs: u64,
     ) -> Verdict {
-        let presented = view
-            .headers
-            .get(&self.header)
+        let header = view.single_header(&self.header);
+        let Ok(header) = header.and_then(|h| match self.query.as_deref() {
+            Some(q) if view.is_query_param_repeated(q) => Err(Repeated),
+            _ => Ok(h),
+        }) else {
+            return Verdict::Respond(Rejection::bad_request(KIND, "repeated api key"));
+        };
+        let presented = header
             .map(|v| v.as_bytes())
             .or_else(|| {
                 self.query
@@ -61,7 +83,7 @@ impl KeyAuth {
         if entry.revoked {
             return Verdict::Respond(Rejection::unauthorized(KIND, "api key revoked"));
         }
-        if entry.expires.is_some_and(|e| e < now_secs) {
+        if entry.expires.is_some_and(|e| e <= now_secs) {
             return Verdict::Respond(Rejection::unauthorized(KIND, "api key expired"));
         }
         crate::key_usage::touch(&entry.last_used, now_secs);

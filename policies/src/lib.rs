@@ -51,7 +51,7 @@ pub use key_auth::KeyAuth;
 pub use problem::{is_valid_id, Problem, Problems};
 pub use quota::{Quota, Quotas, Usage, UsageRecord};
 pub use rate_limit::{KeyedLimiter, LimitBy, LimiterRegistry, PlanRate, RateLimit};
-pub use request::{HeaderSink, RequestState, RequestView};
+pub use request::{HeaderSink, Repeated, RequestState, RequestView};
 pub use request_size::RequestSize;
 pub use rewrite::Rewrite;
 pub use spec::*;

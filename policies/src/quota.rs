@@ -52,13 +52,19 @@ impl Quota {
     /// Counts one request at `now` if the period's quota is not used up. Lock-free and exact
     /// under concurrency: never more than `limit` requests are counted in a period.
     /// `Err` is the 429 (Retry-After: until the next UTC period).
+    ///
+    /// The stored period never moves backward: a request whose `now` is in an earlier
+    /// period than the stored one (it read the clock just before midnight and lost the
+    /// race to one after, or the clock was stepped back) counts in the stored period, so
+    /// the newer period's count is never overwritten.
     pub fn check(&self, now: Duration) -> Result<RateLimitStatus, Rejection> {
         let secs = now.as_secs();
-        let period = period_index(self.per, secs);
-        let reset_secs = period_end(self.per, period).saturating_sub(secs);
+        let now_period = period_index(self.per, secs);
         let mut word = self.counter.state.load(Ordering::Acquire);
         loop {
             let (p, c) = unpack(word);
+            let period = now_period.max(p);
+            let reset_secs = period_end(self.per, period).saturating_sub(secs);
             let used = if p == period { c } else { 0 };
             if used >= self.limit {
                 let status = RateLimitStatus {

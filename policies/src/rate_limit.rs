@@ -1,10 +1,32 @@
 //! `rate_limit`: an exact GCRA limit keyed by consumer, client address, route or a header
 //! value. State lives in a sharded map of atomics that survives config reloads through the
 //! [`LimiterRegistry`].
+//!
+//! Memory is bounded whatever clients send:
+//! - A key is held as a 64-bit keyed hash (SipHash-1-3 under std's `RandomState`: random
+//!   keys per process), never as the raw value: a `header:NAME` value of 64 KB costs what an
+//!   address costs (an entry of 16 bytes). The keys are secret, so a client can neither
+//!   make two values collide nor aim them at one shard; two honest keys collide with odds
+//!   of about one in 10^9 at the cap (n^2 / 2^65), and then only share one bucket (a
+//!   stricter limit for both, never a looser one). A digest such as sha256 would be as
+//!   safe but slower, and a raw value needs no collision resistance against a secret key.
+//! - Expired entries (back to a full bucket, the same as never seen) are swept by the
+//!   inserts themselves, amortised: a shard is swept when it has doubled since its last
+//!   sweep, so it holds at most about twice its live keys. No thread is needed.
+//! - At most [`MAX_KEYS`] keys per policy (about 4.5 MB). A full shard, once swept, evicts
+//!   the eighth of its keys nearest to a full bucket (the earliest arrival times), not the
+//!   new key. Refusing new keys (429) would let anyone who rotates values lock out every
+//!   new client; evicting the entries nearest to full loses the least state (an evicted
+//!   key merely starts again from a full bucket, which it nearly had) and keeps the keys
+//!   that are actually being held back, since those have the latest arrival times.
+//!
+//! A limit keyed by `header:NAME` counts what the client chooses to send: a client that
+//! sends another value each time is never limited by it. It spreads a budget between
+//! honest tenants; it is no defence against a hostile client (key that by `ip`).
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -21,8 +43,11 @@ use crate::spec::{PlanRateSpec, RateLimitSpec};
 use crate::verdict::{Rejection, Verdict};
 
 const SHARDS: usize = 32;
-/// A shard is swept of idle keys when its size reaches a power of two at least this large.
-const SWEEP_FROM: usize = 4096;
+/// The most keys one limiter holds: 4,096 per shard. An entry is 16 bytes plus a control
+/// byte, in a table of at most 8,192 buckets per shard: about 4.5 MB when full.
+pub const MAX_KEYS: usize = 1 << 17;
+/// A shard is not swept below this size (sweeping a small table saves nothing).
+const SWEEP_FROM: usize = 64;
 /// Tag of the client-address fallback key; consumer ids never start with this byte.
 const IP_TAG: u8 = 0xff;
 
@@ -38,61 +63,128 @@ pub enum LimitBy {
     Header(HeaderName),
 }
 
-/// Keys (raw bytes) to theoretical arrival times.
-type Shard = RwLock<HashMap<Box<[u8]>, AtomicU64>>;
+/// Hands the keyed hash a [`KeyedLimiter`] already computed to the shard's table as it is.
+#[derive(Debug, Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else rather than panic.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// One shard: keyed hashes to theoretical arrival times.
+#[derive(Debug)]
+struct Shard {
+    tats: HashMap<u64, AtomicU64, BuildHasherDefault<PassThrough>>,
+    /// The size at which the next new key sweeps the shard first.
+    sweep_at: usize,
+}
+
+impl Shard {
+    fn new() -> Self {
+        Self {
+            tats: HashMap::default(),
+            sweep_at: SWEEP_FROM,
+        }
+    }
+
+    /// Drops the keys back to a full bucket at `now`; if still at `cap`, evicts the eighth
+    /// nearest to a full bucket. Sets the next sweep at twice what is left (within `cap`).
+    fn sweep(&mut self, now: u64, cap: usize) {
+        self.tats.retain(|_, tat| tat.load(Ordering::Acquire) > now);
+        if self.tats.len() >= cap {
+            let mut tats: Vec<u64> = self
+                .tats
+                .values()
+                .map(|t| t.load(Ordering::Acquire))
+                .collect();
+            let nth = tats.len() / 8;
+            let (_, threshold, _) = tats.select_nth_unstable(nth);
+            let threshold = *threshold;
+            self.tats
+                .retain(|_, tat| tat.load(Ordering::Acquire) > threshold);
+        }
+        if self.tats.capacity() > 4 * self.tats.len().max(SWEEP_FROM) {
+            self.tats.shrink_to(2 * self.tats.len());
+        }
+        self.sweep_at = (2 * self.tats.len()).clamp(SWEEP_FROM.min(cap), cap);
+    }
+}
 
 /// A GCRA limiter with one atomic per key, in shards of `RwLock<HashMap>`. The lock is held
 /// only to find or insert the key's atomic, never across an await; known keys take a shared
-/// read lock.
+/// read lock. Keys are held as keyed hashes, swept as they expire and capped (module doc).
 #[derive(Debug)]
 pub struct KeyedLimiter {
     gcra: Gcra,
     hasher: RandomState,
-    shards: Box<[Shard]>,
+    /// Most keys per shard.
+    shard_cap: usize,
+    shards: Box<[RwLock<Shard>]>,
 }
 
 impl KeyedLimiter {
+    /// A limiter holding at most [`MAX_KEYS`] keys.
     pub fn new(gcra: Gcra) -> Self {
+        Self::with_max_keys(gcra, MAX_KEYS)
+    }
+
+    /// A limiter holding at most about `max_keys` keys (at least one per shard).
+    pub fn with_max_keys(gcra: Gcra, max_keys: usize) -> Self {
         Self {
             gcra,
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            shard_cap: (max_keys / SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::new())).collect(),
         }
     }
 
-    /// Counts one request for `key` at `now` (unix nanoseconds). Allocates only the first
-    /// time a key is seen.
+    /// Counts one request for `key` at `now` (unix nanoseconds). Takes no allocation but
+    /// the table's own growth; a new key may sweep its shard first (amortised).
     pub fn check(
         &self,
         key: &[u8],
         now: u64,
     ) -> Result<crate::RateLimitStatus, crate::gcra::Exceeded> {
-        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
-        if let Some(tat) = shard.read().get(key) {
+        let hash = self.hasher.hash_one(key);
+        // Bits the shard's table does not use for its buckets (the low ones) nor for its
+        // control bytes (the top seven).
+        let shard = &self.shards[(hash >> 32) as usize % SHARDS];
+        if let Some(tat) = shard.read().tats.get(&hash) {
             return self.gcra.check(tat, now);
         }
-        let mut map = shard.write();
-        if map.len() >= SWEEP_FROM && map.len().is_power_of_two() {
-            // A key whose arrival time has passed is the same as a key never seen.
-            map.retain(|_, tat| tat.load(Ordering::Acquire) > now);
+        let mut shard = shard.write();
+        if !shard.tats.contains_key(&hash) && shard.tats.len() >= shard.sweep_at {
+            shard.sweep(now, self.shard_cap);
         }
-        let tat = map.entry(key.into()).or_default();
+        let tat = shard.tats.entry(hash).or_default();
         self.gcra.check(tat, now)
     }
 
-    /// Drops keys that are back to a full bucket at `now`; the edge may call it now and then.
+    /// Drops keys that are back to a full bucket at `now` (the inserts do it too, as
+    /// shards grow; this is for whoever wants it done now).
     pub fn sweep(&self, now: Duration) {
         let now = duration_nanos(now);
         for shard in self.shards.iter() {
-            shard
-                .write()
-                .retain(|_, tat| tat.load(Ordering::Acquire) > now);
+            shard.write().sweep(now, self.shard_cap);
         }
     }
 
     /// Number of keys held.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
+        self.shards.iter().map(|s| s.read().tats.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -174,6 +266,11 @@ impl RateLimit {
 
     pub fn limiter(&self) -> &Arc<KeyedLimiter> {
         &self.limiter
+    }
+
+    /// Whether the key is the consumer, so the limit must run after authentication.
+    pub fn needs_consumer(&self) -> bool {
+        self.by == LimitBy::Consumer
     }
 }
 

@@ -39,6 +39,61 @@ impl<'a> RequestView<'a> {
             (k == name).then_some(v)
         })
     }
+
+    /// The one value of header `name`, if present (one lookup); `Err` when it comes more
+    /// than once: which one is the credential would be a guess (the gateway may read the
+    /// first, the upstream the last or both).
+    pub fn single_header(&self, name: &HeaderName) -> Result<Option<&'a HeaderValue>, Repeated> {
+        let mut values = self.headers.get_all(name).iter();
+        let first = values.next();
+        match values.next() {
+            Some(_) => Err(Repeated),
+            None => Ok(first),
+        }
+    }
+
+    /// Whether query parameter `name` (raw, as [`RequestView::query_param`] reads it) comes
+    /// more than once.
+    pub fn is_query_param_repeated(&self, name: &str) -> bool {
+        self.query.is_some_and(|q| {
+            q.split('&')
+                .filter(|pair| param_name(pair) == name)
+                .nth(1)
+                .is_some()
+        })
+    }
+}
+
+/// A header that must come once came more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("header repeated")]
+pub struct Repeated;
+
+/// The raw name of one `name=value` pair of a query string.
+pub(crate) fn param_name(pair: &str) -> &str {
+    pair.split_once('=').map_or(pair, |(name, _)| name)
+}
+
+/// `query` without the parameters `is_removed` names (raw names); every other byte is
+/// kept, `&` separators included. `None` when no parameter is removed (nothing to do, no
+/// allocation); `Some("")` when none is left.
+pub(crate) fn strip_query_params(query: &str, is_removed: impl Fn(&str) -> bool) -> Option<String> {
+    if !query.split('&').any(|pair| is_removed(param_name(pair))) {
+        return None;
+    }
+    let mut out = String::with_capacity(query.len());
+    let mut first = true;
+    for pair in query
+        .split('&')
+        .filter(|pair| !is_removed(param_name(pair)))
+    {
+        if !first {
+            out.push('&');
+        }
+        first = false;
+        out.push_str(pair);
+    }
+    Some(out)
 }
 
 /// What the chain learned about a request: who the consumer is, the rate-limit figures for
@@ -80,6 +135,8 @@ pub trait HeaderSink {
     fn append_header(&mut self, name: HeaderName, value: HeaderValue);
     /// Removes every value of `name`.
     fn remove_header(&mut self, name: &HeaderName);
+    /// Removes every header whose name `matches` (each name is asked once).
+    fn remove_matching(&mut self, matches: &dyn Fn(&HeaderName) -> bool);
 }
 
 impl HeaderSink for HeaderMap {
@@ -93,6 +150,17 @@ impl HeaderSink for HeaderMap {
 
     fn remove_header(&mut self, name: &HeaderName) {
         self.remove(name);
+    }
+
+    fn remove_matching(&mut self, matches: &dyn Fn(&HeaderName) -> bool) {
+        // Usually nothing matches: look first, allocate only to remove.
+        if !self.keys().any(matches) {
+            return;
+        }
+        let names: Vec<HeaderName> = self.keys().filter(|n| matches(n)).cloned().collect();
+        for name in names {
+            self.remove(name);
+        }
     }
 }
 
@@ -116,5 +184,67 @@ mod tests {
         assert_eq!(view.query_param("apikey"), Some("abc"));
         assert_eq!(view.query_param("flag"), Some(""));
         assert_eq!(view.query_param("missing"), None);
+        assert!(!view.is_query_param_repeated("apikey"));
+    }
+
+    #[test]
+    fn finds_repeated_query_params_and_headers() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-api-key", HeaderValue::from_static("a"));
+        headers.append("x-api-key", HeaderValue::from_static("b"));
+        headers.append("x-one", HeaderValue::from_static("a"));
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let view = RequestView {
+            method: &Method::GET,
+            path: "/",
+            query: Some("apikey=a&apikey2=b&apikey"),
+            headers: &headers,
+            client_ip: ip,
+            peer_ip: ip,
+        };
+        assert!(view.is_query_param_repeated("apikey"));
+        assert!(!view.is_query_param_repeated("apikey2"));
+        assert_eq!(
+            view.single_header(&HeaderName::from_static("x-api-key")),
+            Err(Repeated)
+        );
+        assert_eq!(
+            view.single_header(&HeaderName::from_static("x-one")),
+            Ok(Some(&HeaderValue::from_static("a")))
+        );
+        assert_eq!(
+            view.single_header(&HeaderName::from_static("x-none")),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn strips_only_the_named_query_params_and_keeps_the_rest_byte_for_byte() {
+        let key = |n: &str| n == "apikey";
+        assert_eq!(strip_query_params("a=1&b=%2F+x", key), None);
+        assert_eq!(
+            strip_query_params("a=1&apikey=k&b=%2F+x&&c", key).as_deref(),
+            Some("a=1&b=%2F+x&&c")
+        );
+        assert_eq!(
+            strip_query_params("apikey=k&apikey2=z", key).as_deref(),
+            Some("apikey2=z")
+        );
+        assert_eq!(strip_query_params("apikey", key).as_deref(), Some(""));
+        assert_eq!(
+            strip_query_params("&apikey=k&x", key).as_deref(),
+            Some("&x")
+        );
+    }
+
+    #[test]
+    fn removes_headers_by_predicate() {
+        let mut map = HeaderMap::new();
+        map.append("x_user_id", HeaderValue::from_static("1"));
+        map.append("x_user_id", HeaderValue::from_static("2"));
+        map.append("x-user-id", HeaderValue::from_static("3"));
+        map.remove_matching(&|n: &HeaderName| n.as_str().contains('_'));
+        assert!(map.get("x_user_id").is_none());
+        assert_eq!(map.get("x-user-id"), Some(&HeaderValue::from_static("3")));
     }
 }

@@ -120,7 +120,10 @@ impl PolicySpec {
                 if let Err(e) = regex::Regex::new(&s.regex) {
                     p.push("regex", format!("invalid regex: {e}"));
                 }
-                if !s.replacement.starts_with('/') && !s.replacement.starts_with('$') {
+                // `$$` is a literal `$`: such a path could never start with `/`.
+                let group_first =
+                    s.replacement.starts_with('$') && !s.replacement.starts_with("$$");
+                if !s.replacement.starts_with('/') && !group_first {
                     p.push("replacement", "must start with / (or a capture group)");
                 }
             }
@@ -139,10 +142,23 @@ pub struct KeyAuthSpec {
     /// Query parameter carrying the key; off unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// Remove the key (its header and its query parameter, the rest of the query kept byte
+    /// for byte) from the request to the upstream. Default [`DEFAULT_HIDE_KEY`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hide_credentials: Option<bool>,
 }
 
 /// The header `key_auth` reads when none is configured.
 pub const DEFAULT_KEY_HEADER: &str = "x-api-key";
+/// Whether `key_auth` hides the key from the upstream unless told: no (an upstream may use
+/// the key itself, as before the option existed).
+pub const DEFAULT_HIDE_KEY: bool = false;
+/// Whether `jwt` hides the token from the upstream unless told: no (upstreams commonly read
+/// the verified token's claims themselves).
+pub const DEFAULT_HIDE_TOKEN: bool = false;
+/// Whether `basic_auth` hides `Authorization` from the upstream unless told: yes, it holds
+/// the password in clear and the upstream needs only the consumer.
+pub const DEFAULT_HIDE_PASSWORD: bool = true;
 
 /// `jwt`: `Authorization: Bearer` token from one of the named issuers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -151,12 +167,21 @@ pub struct JwtSpec {
     /// Issuer ids; empty means every configured issuer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub issuers: Vec<String>,
+    /// Remove `Authorization` from the request to the upstream. Default
+    /// [`DEFAULT_HIDE_TOKEN`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hide_credentials: Option<bool>,
 }
 
 /// `basic_auth`: consumer credentials checked against argon2 hashes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BasicAuthSpec {}
+pub struct BasicAuthSpec {
+    /// Remove `Authorization` from the request to the upstream. Default
+    /// [`DEFAULT_HIDE_PASSWORD`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hide_credentials: Option<bool>,
+}
 
 /// `acl`: allow or deny by consumer id or group name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -193,7 +218,9 @@ impl Per {
 pub struct RateLimitSpec {
     pub requests: u32,
     pub per: Per,
-    /// Requests allowed at once above the steady rate. Default: `requests`.
+    /// The bucket's size: the most requests allowed at once, counted from a full bucket
+    /// (not on top of the steady rate); then one more each `per / requests`. Default:
+    /// `requests`. It is what `RateLimit-Limit` reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
     /// What is counted: `consumer` (default), `ip`, `route` or `header:NAME`.
@@ -221,7 +248,8 @@ impl RateLimitSpec {
     }
 }
 
-/// `ip_filter`: CIDR allow and deny lists.
+/// `ip_filter`: CIDR allow and deny lists (an IPv4-mapped entry, `::ffff:10.0.0.0/104`,
+/// means its IPv4 network).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IpFilterSpec {
@@ -272,8 +300,12 @@ pub struct HeadersSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderEditsSpec {
+    /// Replaces every value sent under the name: what to use for a header the upstream
+    /// trusts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub set: BTreeMap<String, String>,
+    /// Appends after the values already there: a client's `X-Role: admin` and an added
+    /// `reader` both go on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub add: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -348,6 +380,7 @@ impl PlanSpec {
 pub struct PlanRateSpec {
     pub requests: u32,
     pub per: Per,
+    /// The bucket's size, as [`RateLimitSpec::burst`]. Default: `requests`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
 }

@@ -49,6 +49,11 @@ impl Rejection {
         }
     }
 
+    /// 400: the request is ambiguous or malformed for this policy (a repeated credential).
+    pub fn bad_request(policy: &'static str, message: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, policy, message)
+    }
+
     /// 401: no credential, or one that is not valid.
     pub fn unauthorized(policy: &'static str, message: &'static str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, policy, message)

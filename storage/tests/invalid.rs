@@ -122,6 +122,7 @@ fn references_to_missing_objects_are_problems() {
     let mut r = route("r", "u");
     r.policies = vec![PolicySpec::Jwt(policies::JwtSpec {
         issuers: vec!["auth".into()],
+        ..Default::default()
     })];
     let config = Config {
         upstreams: vec![upstream("u")],

@@ -4,7 +4,10 @@
 //! upstream.
 
 mod policies {
+    mod credentials;
+    mod filters;
     pub mod jwt;
+    mod limits;
     pub mod support;
 }
 

@@ -10,8 +10,12 @@ use crate::spec::{
 };
 use crate::testing::{consumer, headers, key, outcome, view};
 
+#[path = "tests/credentials.rs"]
+mod credentials;
 #[path = "tests/filters.rs"]
 mod filters;
+#[path = "tests/ordering.rs"]
+mod ordering;
 
 const NOW: Duration = Duration::from_secs(1_800_000_000);
 
@@ -115,7 +119,7 @@ fn key_auth_identifies_consumer_and_rejects_bad_keys() {
         assert!(is(&o, (401, msg)), "{k}: {o:?}");
         assert_eq!(state.consumer_id(), None);
     }
-    // `expires` equal to now is still valid (expired means expires < now).
+    // A key expires at its `expires` second: equal to now is expired already.
     assert!(is(
         &run(
             &c,
@@ -126,7 +130,7 @@ fn key_auth_identifies_consumer_and_rejects_bad_keys() {
             "10.0.0.1"
         )
         .0,
-        OK
+        (401, "api key expired")
     ));
     let (o, _, _) = run(&c, &dir, Method::GET, "/", &HeaderMap::new(), "10.0.0.1");
     assert!(is(&o, (401, "missing api key")));
@@ -139,6 +143,7 @@ fn key_auth_reads_query_parameter_when_configured() {
     let spec = KeyAuthSpec {
         header: Some("x-key".into()),
         query: Some("apikey".into()),
+        ..Default::default()
     };
     let c = chain(vec![PolicySpec::KeyAuth(spec)], &counters);
     let (o, state, _) = run(
@@ -180,7 +185,10 @@ fn basic_auth_checks_refused_for_load_are_not_remembered_either_way() {
 fn basic_auth_verifies_argon2_and_caches_success() {
     let counters = Counters::new();
     let dir = directory(&counters);
-    let c = chain(vec![PolicySpec::BasicAuth(BasicAuthSpec {})], &counters);
+    let c = chain(
+        vec![PolicySpec::BasicAuth(BasicAuthSpec::default())],
+        &counters,
+    );
     let basic = |user: &str, pw: &str| {
         let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
         headers(&[("authorization", &format!("Basic {b64}"))])
@@ -385,7 +393,7 @@ fn two_auth_policies_naming_different_consumers_is_401() {
             PolicySpec::KeyAuth(KeyAuthSpec::default()),
             PolicySpec::KeyAuth(KeyAuthSpec {
                 header: Some("x-other-key".into()),
-                query: None,
+                ..Default::default()
             }),
         ],
         &counters,

@@ -304,10 +304,77 @@ fn rejects_expired_jwt_by_the_injected_clock_with_leeway() {
     let dir = directory();
     let token = sign(Algorithm::HS256, None, &claims("https://hs.example/"));
     let c = clock();
-    c.set(Duration::from_secs(NOW + 300 + 30));
+    // exp NOW + 300 and 30 s of leeway: valid before NOW + 330, expired from it on.
+    c.set(Duration::from_secs(NOW + 300 + 29));
     assert_eq!(check(&dir, &token, &c), accepted());
     c.advance(Duration::from_secs(1));
     assert_eq!(check(&dir, &token, &c).1, "token expired");
+}
+
+#[test]
+fn a_token_is_expired_at_its_exp_second_without_leeway() {
+    let mut strict = issuer("strict", "https://strict.example/", &["HS256"], vec![]);
+    strict.keys = vec![JwtKeySpec {
+        kid: None,
+        pem: None,
+        secret: Some(SECRET.into()),
+        jwks: None,
+    }];
+    strict.leeway_secs = Some(0);
+    let dir = Directory::compile(
+        &[consumer("acme", None, &[])],
+        &[],
+        &[],
+        &[],
+        &[strict],
+        &Counters::default(),
+    )
+    .expect("valid issuer");
+    let mut cl = claims("https://strict.example/");
+    cl["exp"] = json!(NOW);
+    let token = sign(Algorithm::HS256, None, &cl);
+    let c = clock();
+    assert_eq!(check(&dir, &token, &c).1, "token expired");
+    c.set(Duration::from_secs(NOW - 1));
+    assert_eq!(check(&dir, &token, &c), accepted());
+}
+
+/// An HS256 token of the `hs` issuer whose header is `header` (JSON), signed with the secret.
+fn hs256_with_header(header: serde_json::Value) -> String {
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let message = format!("{}.{}", b64(&header), b64(&claims("https://hs.example/")));
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+        Algorithm::HS256,
+    )
+    .expect("sign");
+    format!("{message}.{signature}")
+}
+
+#[test]
+fn rejects_tokens_with_critical_extensions() {
+    let dir = directory();
+    let c = clock();
+    assert_eq!(
+        check(
+            &dir,
+            &hs256_with_header(json!({"alg": "HS256", "typ": "JWT"})),
+            &c
+        ),
+        accepted(),
+        "the hand-made token is valid without crit"
+    );
+    for crit in [json!(["b64"]), json!(["exp"]), json!([]), json!(null)] {
+        let token = hs256_with_header(json!({"alg": "HS256", "crit": crit, "b64": false}));
+        assert_eq!(
+            check(&dir, &token, &c),
+            (401, "token has critical extensions".into(), None),
+            "crit {crit}"
+        );
+    }
 }
 
 #[test]
@@ -364,6 +431,7 @@ fn policy_limited_to_named_issuers_ignores_others() {
     let dir = directory();
     let policy = JwtAuth::compile(&JwtSpec {
         issuers: vec!["rsa".into()],
+        ..Default::default()
     })
     .expect("policy");
     let token = sign(Algorithm::HS256, None, &claims("https://hs.example/"));

@@ -116,3 +116,41 @@ fn restore_keeps_latest_period_and_usage_reports_it() {
     assert_eq!(quotas.usage("acme", &quota, at(2026, 11, 28, 0)).used, 0);
     assert_eq!(quotas.usage("nobody", &quota, now).used, 0);
 }
+
+#[test]
+fn a_late_request_of_the_previous_day_never_moves_the_period_back() {
+    let quotas = Quotas::new();
+    let q = quotas.compile("acme", &spec(10, QuotaPeriod::Day));
+    let before_midnight = at(2026, 11, 27, 86_399);
+    let after_midnight = at(2026, 11, 28, 0);
+    q.check(before_midnight).expect("day one");
+    q.check(after_midnight).expect("day two, first");
+    q.check(after_midnight).expect("day two, second");
+    // Read the clock before midnight, counted after the roll-over: it counts in day two.
+    assert_eq!(q.check(before_midnight).map(|s| s.remaining), Ok(7));
+    // A clock stepped back a whole day changes nothing either.
+    assert_eq!(q.check(at(2026, 11, 27, 3600)).map(|s| s.remaining), Ok(6));
+    let usage = quotas.usage("acme", &spec(10, QuotaPeriod::Day), after_midnight);
+    assert_eq!((usage.period.as_str(), usage.used), ("day:2026-11-28", 4));
+    let mut snap = quotas.snapshot_dirty();
+    snap.sort();
+    assert_eq!(
+        snap,
+        vec![
+            ("acme".to_owned(), "day:2026-11-27".to_owned(), 1),
+            ("acme".to_owned(), "day:2026-11-28".to_owned(), 4),
+        ]
+    );
+}
+
+#[test]
+fn the_newer_period_limit_holds_for_late_requests() {
+    let quotas = Quotas::new();
+    let q = quotas.compile("acme", &spec(2, QuotaPeriod::Month));
+    q.check(at(2026, 12, 1, 0)).expect("december");
+    q.check(at(2026, 12, 1, 1)).expect("december");
+    let late = q
+        .check(at(2026, 11, 30, 86_399))
+        .expect_err("november's last second, counted in december's full quota");
+    assert_eq!(late.status, StatusCode::TOO_MANY_REQUESTS);
+}

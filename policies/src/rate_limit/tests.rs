@@ -102,3 +102,71 @@ fn sweep_drops_only_idle_keys() {
     assert_eq!(limiter.len(), 1);
     assert!(limiter.check(b"b", T0 + 1_000_000_000).is_err());
 }
+
+#[test]
+fn distinct_keys_never_grow_a_limiter_past_its_cap() {
+    let limiter = KeyedLimiter::new(Gcra::new(3, Per::Minute, None));
+    // Every key stays within its window: nothing expires, only the cap bounds the table.
+    for i in 0..MAX_KEYS + 20_000 {
+        let key = format!("tenant-{i}");
+        assert!(limiter.check(key.as_bytes(), T0).is_ok(), "new key {i}");
+    }
+    assert!(
+        limiter.len() <= MAX_KEYS,
+        "{} keys held, at most {MAX_KEYS}",
+        limiter.len()
+    );
+}
+
+#[test]
+fn at_the_cap_keys_nearest_a_full_bucket_go_first_and_held_back_keys_stay() {
+    // Four keys per shard.
+    let limiter = KeyedLimiter::with_max_keys(Gcra::new(3, Per::Minute, None), 4 * 32);
+    for _ in 0..3 {
+        assert!(limiter.check(b"hammering", T0).is_ok());
+    }
+    assert!(limiter.check(b"hammering", T0).is_err());
+    // A client rotating values: each new value has one request counted.
+    for i in 0..10_000 {
+        let _ = limiter.check(format!("rotated-{i}").as_bytes(), T0);
+    }
+    assert!(limiter.len() <= 4 * 32, "{} keys", limiter.len());
+    assert!(
+        limiter.check(b"hammering", T0).is_err(),
+        "the limited key kept its state"
+    );
+}
+
+#[test]
+fn expired_keys_are_swept_as_new_keys_come_without_a_sweep_call() {
+    let limiter = KeyedLimiter::new(Gcra::new(1, Per::Second, None));
+    let second = 1_000_000_000;
+    for round in 0..5u64 {
+        for i in 0..10_000 {
+            let key = format!("{round}-{i}");
+            assert!(limiter
+                .check(key.as_bytes(), T0 + round * 2 * second)
+                .is_ok());
+        }
+    }
+    // 10,000 live keys; a shard is swept when it has doubled, so at most about twice that.
+    assert!(
+        limiter.len() <= 2 * 10_000 + 32 * 64,
+        "{} keys held for 10,000 live",
+        limiter.len()
+    );
+}
+
+#[test]
+fn ip_keys_are_one_bucket_per_address_in_either_form() {
+    let registry = LimiterRegistry::new();
+    let rl = RateLimit::compile(&spec(1, None, "ip"), "r", 0, &registry).expect("valid");
+    let none = headers(&[]);
+    let run = |peer: &str| {
+        let mut state = RequestState::default();
+        outcome(&rl.on_request(&view(&Method::GET, "/", &none, peer), &mut state, T0)).0
+    };
+    assert_eq!(run("10.0.0.1"), 0);
+    assert_eq!(run("::ffff:10.0.0.1"), 429);
+    assert_eq!(run("10.0.0.2"), 0);
+}

@@ -128,6 +128,7 @@ pub fn full_config() -> Config {
     let mut jwt_route = route("orders", "orders");
     jwt_route.policies = vec![PolicySpec::Jwt(policies::JwtSpec {
         issuers: vec!["auth".to_owned()],
+        ..Default::default()
     })];
     Config {
         upstreams: vec![upstream("orders")],

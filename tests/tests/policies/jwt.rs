@@ -77,6 +77,23 @@ pub fn altered_signature(token: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// `claims` signed RS256 with the fixture key, under a header naming a critical extension
+/// (RFC 7515 4.1.11: a verifier that does not understand it must refuse the token).
+pub fn rs256_with_crit(claims: &Value) -> Result<String> {
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID, "crit": ["exp"], "exp": 0});
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_rsa_pem(PRIVATE_PEM.as_bytes())?,
+        Algorithm::RS256,
+    )?;
+    Ok(format!("{message}.{signature}"))
+}
+
 /// Every forged or invalid token, named: none of them may reach the upstream.
 pub fn attacks(sub: &str) -> Result<Vec<(&'static str, String)>> {
     let valid = claims(sub);
@@ -95,6 +112,13 @@ pub fn attacks(sub: &str) -> Result<Vec<(&'static str, String)>> {
         ("altered signature", altered_signature(&rs256(&valid, KID)?)),
         ("unknown kid", rs256(&valid, "not-a-kid")?),
         ("expired", rs256(&with("exp", json!(now - 3600)), KID)?),
+        // `exp` is the first second the token is invalid (RFC 7519 4.1.4); the issuer
+        // allows the default 30 s of leeway, so it is expired from `exp + 30` on.
+        (
+            "expired by exactly the leeway",
+            rs256(&with("exp", json!(now - 30)), KID)?,
+        ),
+        ("critical header extension", rs256_with_crit(&valid)?),
         (
             "not yet valid",
             rs256(&with("nbf", json!(now + 3600)), KID)?,

@@ -300,8 +300,8 @@ fn rewrite_substitutes_path_with_capture_groups() {
         &counters,
     );
     assert_eq!(
-        c.rewrite_path("/v1/users/42").as_deref(),
+        c.rewrite_path("/v1/users/42").ok().flatten().as_deref(),
         Some("/users?id=42")
     );
-    assert_eq!(c.rewrite_path("/v2/users/42"), None);
+    assert_eq!(c.rewrite_path("/v2/users/42"), Ok(None));
 }
