@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use pingora_http::RequestHeader;
 
 use crate::request_id::{self, RequestId};
@@ -138,25 +138,6 @@ const fn octet_table() -> [([u8; 3], u8); 256] {
     table
 }
 
-/// Replaces the path of `req` by `path`, keeping the query string.
-pub fn set_path(req: &mut RequestHeader, path: &str) -> pingora_core::Result<()> {
-    let uri = &req.uri;
-    let path = if path.is_empty() { "/" } else { path };
-    let new = match uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
-    };
-    let uri: Uri = new.parse().map_err(|e| {
-        pingora_core::Error::because(
-            pingora_core::ErrorType::InvalidHTTPHeader,
-            "rewritten path",
-            e,
-        )
-    })?;
-    req.set_uri(uri);
-    Ok(())
-}
-
 /// The host the client asked for as a header value: the `Host` header shared (no copy),
 /// else the URI's authority (HTTP/2's `:authority`).
 pub fn request_host_value(req: &RequestHeader) -> Option<HeaderValue> {
@@ -282,14 +263,5 @@ mod tests {
             let mut buf = [0u8; MAX_IP_LEN];
             assert_eq!(write_ip(ip, &mut buf), ip.to_string().as_bytes());
         }
-    }
-
-    #[test]
-    fn set_path_keeps_the_query() {
-        let mut req = RequestHeader::build("GET", b"/v1/orders/7?x=1&y=2", None).expect("req");
-        set_path(&mut req, "/orders/7").expect("set");
-        assert_eq!(req.uri.to_string(), "/orders/7?x=1&y=2");
-        set_path(&mut req, "").expect("set");
-        assert_eq!(req.uri.to_string(), "/?x=1&y=2");
     }
 }

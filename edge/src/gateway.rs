@@ -99,6 +99,9 @@ pub struct RequestCtx {
     pub body_bytes: u64,
     /// Counts this request as being served (shutdown waits for it) from its header on.
     pub busy: Option<crate::downstream::Busy>,
+    /// The request target for the upstream when it is not the client's (strip_prefix,
+    /// rewrite, hidden query credentials): path and query, set in `request_filter`.
+    pub upstream_target: Option<String>,
 }
 
 impl RequestCtx {
@@ -119,6 +122,7 @@ impl RequestCtx {
             body_limit: None,
             body_bytes: 0,
             busy: None,
+            upstream_target: None,
         }
     }
 
@@ -178,7 +182,9 @@ impl Gateway {
         let refusal = match ctx.refusal.take() {
             Some(r) => Some(r),
             None if ctx.route.is_none() => Some(Rejection::no_route()),
-            None => self.run_policies(session, ctx),
+            None => self
+                .run_policies(session, ctx)
+                .or_else(|| self.plan_upstream_target(session.req_header(), ctx).err()),
         };
         if let Some(r) = refusal {
             // The body of a refused request is not read, so its connection is not reused.
@@ -286,8 +292,8 @@ impl Gateway {
         e
     }
 
-    /// Forwarding headers, request id and the `headers` policies' edits, then the path
-    /// (strip_prefix, then `rewrite` policies) of the request to the upstream.
+    /// Forwarding headers, request id and the `headers` policies' edits, then the request
+    /// target worked out in `request_filter` (`ctx.upstream_target`).
     pub fn upstream_request_filter(
         &self,
         session: &Session,
@@ -309,7 +315,10 @@ impl Gateway {
                 p.chain.apply_request_headers(h);
             }
         });
-        self.rewrite_upstream_path(req, ctx)
+        match &ctx.upstream_target {
+            Some(target) => req.set_raw_path(target.as_bytes()),
+            None => Ok(()),
+        }
     }
 
     /// The request goes out on upstream socket `fd`: the client connection's deadline

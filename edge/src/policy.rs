@@ -18,7 +18,7 @@ use prometheus::{IntCounter, IntCounterVec};
 
 use crate::gateway::{Gateway, RequestCtx};
 use crate::respond::Rejection;
-use crate::{forwarded, routing};
+use crate::routing;
 
 /// A route's policy chain, compiled with the route.
 pub struct RoutePolicies {
@@ -148,25 +148,6 @@ pub fn view(req: &RequestHeader, peer: Option<IpAddr>) -> RequestView<'_> {
     }
 }
 
-/// Replaces the target of `req` by `path` and `query` (empty: no query at all).
-fn set_path_and_query(
-    req: &mut RequestHeader,
-    path: &str,
-    query: &str,
-) -> pingora_core::Result<()> {
-    let path = if path.is_empty() { "/" } else { path };
-    let target = if query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{query}")
-    };
-    let uri: http::Uri = target
-        .parse()
-        .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "upstream request target", e))?;
-    req.set_uri(uri);
-    Ok(())
-}
-
 /// Whether `seen` bytes of body plus a `chunk` of `len` bytes go over `max`; adds `len`.
 pub fn body_over_limit(seen: &mut u64, len: usize, max: u64) -> bool {
     *seen = seen.saturating_add(len as u64);
@@ -206,43 +187,70 @@ impl Gateway {
         }
     }
 
-    /// The path of the request to the upstream: `strip_prefix`, then the `rewrite`
-    /// policies; and its query, without the key parameters of `key_auth` policies with
-    /// `hide_credentials` (the header edits are made in `upstream_request_filter`). `Err`
-    /// (400, rendered by `fail_to_proxy`) when a rewrite made something that is not a path.
-    pub(crate) fn rewrite_upstream_path(
+    /// The request target for the upstream when it is not the client's, into
+    /// `ctx.upstream_target`: the path after `strip_prefix` and the `rewrite` policies, and
+    /// the query without the key parameters of `key_auth` policies with `hide_credentials`.
+    /// Worked out once, before the first try (retries reuse it). A rewritten path is made
+    /// canonical like the client's (`routing::canonical`): `Err` (400) when the rewrite
+    /// made something that is not a path, or a path with no canonical form (`/../x`, `%2F`
+    /// from a capture group).
+    pub(crate) fn plan_upstream_target(
         &self,
-        req: &mut RequestHeader,
-        ctx: &RequestCtx,
-    ) -> pingora_core::Result<()> {
+        req: &RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Rejection> {
         let Some(route) = ctx.compiled_route() else {
             return Ok(());
         };
+        let client_path = req.uri.path();
         let mut path: Option<String> = None;
         if let Some(prefix) = route.strip_prefix.as_deref() {
-            let stripped = routing::strip_prefix(req.uri.path(), prefix);
-            if stripped != req.uri.path() {
+            let stripped = routing::strip_prefix(client_path, prefix);
+            if stripped != client_path {
                 path = Some(stripped.into_owned());
             }
         }
         let mut query: Option<String> = None;
         if let Some(p) = route.policies.as_deref() {
-            let current = path.as_deref().unwrap_or(req.uri.path());
-            match p.chain.rewrite_path(current) {
-                Ok(Some(rewritten)) => path = Some(rewritten),
-                Ok(None) => {}
-                Err(e) => return Err(Error::explain(ErrorType::HTTPStatus(400), e.to_string())),
+            let current = path.as_deref().unwrap_or(client_path);
+            let rewritten = p
+                .chain
+                .rewrite_path(current)
+                .map_err(|e| Rejection::bad_request(e.to_string()))?;
+            if let Some(rewritten) = rewritten {
+                path = Some(match routing::canonical_path(rewritten.as_bytes()) {
+                    Ok(None) => rewritten,
+                    Ok(Some(canonical)) => canonical,
+                    Err(e) => return Err(Rejection::bad_request(format!("rewritten path: {e}"))),
+                });
             }
             query = req.uri.query().and_then(|q| p.chain.upstream_query(q));
         }
-        match (path, query) {
-            (None, None) => Ok(()),
-            (Some(path), None) => forwarded::set_path(req, &path),
-            (path, Some(query)) => {
-                let path = path.unwrap_or_else(|| req.uri.path().to_owned());
-                set_path_and_query(req, &path, &query)
+        ctx.upstream_target = match (path, query) {
+            (None, None) => None,
+            (path, query) => {
+                let mut target = match path {
+                    Some(p) if p.is_empty() => "/".to_owned(),
+                    Some(p) => p,
+                    None => client_path.to_owned(),
+                };
+                match query {
+                    Some(q) if q.is_empty() => {}
+                    Some(q) => {
+                        target.push('?');
+                        target.push_str(&q);
+                    }
+                    None => {
+                        if let Some(q) = req.uri.query() {
+                            target.push('?');
+                            target.push_str(q);
+                        }
+                    }
+                }
+                Some(target)
             }
-        }
+        };
+        Ok(())
     }
 
     /// Counts a streamed body against the route's `request_size` limit; once over, fails

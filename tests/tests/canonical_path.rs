@@ -176,3 +176,23 @@ fn strip_prefix_works_on_the_canonical_path() -> Result<()> {
     assert_eq!(all_paths, vec!["/pub2".to_owned()]);
     Ok(())
 }
+
+#[test]
+fn a_rewritten_path_is_made_canonical_or_refused() -> Result<()> {
+    let setup = Setup::start(false)?;
+    let api = setup.gateway.admin();
+    api.create_route(&json!({"id": "old", "paths": ["/old"], "upstream": "pub",
+        "policies": [{"type": "rewrite", "regex": "^/old(/.*)?$", "replacement": "/new/$1"}]}))?;
+    api.create_route(&json!({"id": "up", "paths": ["/up"], "upstream": "pub",
+        "policies": [{"type": "rewrite", "regex": "^/up/(.*)$", "replacement": "/../$1"}]}))?;
+    // `/new/` + `/x/./y` is `/new//x/./y`: the upstream gets it canonical.
+    assert_status(&setup.get("/old/x/y", false)?, 200, "rewritten");
+    let paths: Vec<String> = setup.public.seen().into_iter().map(|e| e.path).collect();
+    assert_eq!(paths, vec!["/new/x/y".to_owned()]);
+    // A rewrite that climbs above the root is refused before any upstream is tried.
+    let answer = setup.get("/up/admin/secret", false)?;
+    assert_status(&answer, 400, "a rewrite above the root");
+    assert!(answer.text.contains("rewritten path"), "{}", answer.text);
+    assert_eq!(setup.public.hits(), 1, "{:?}", setup.public.seen());
+    Ok(())
+}
