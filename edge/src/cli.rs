@@ -37,10 +37,15 @@ pub enum Command {
         #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
         data_dir: PathBuf,
     },
-    /// Print the whole config as YAML (keys as hashes only).
+    /// Print the whole config as YAML (keys as hashes only; private keys and HMAC secrets
+    /// left out unless --with-secrets).
     Export {
         #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "./tollgate-data")]
         data_dir: PathBuf,
+        /// Include certificates' private keys and JWT issuers' HMAC secrets (a backup that
+        /// restores a new store on its own).
+        #[arg(long)]
+        with_secrets: bool,
     },
     /// Check that a data directory opens as `run` would open it: its records decode and it
     /// is not behind the last revision it acknowledged. Exit 1 with the reason if not.

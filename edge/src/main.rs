@@ -49,7 +49,10 @@ fn main() -> ExitCode {
             replace,
             data_dir,
         }) => import(&file, replace, &data_dir),
-        Some(Command::Export { data_dir }) => export(&data_dir),
+        Some(Command::Export {
+            data_dir,
+            with_secrets,
+        }) => export(&data_dir, with_secrets),
         Some(Command::CheckStore { data_dir }) => check_store(&data_dir),
     };
     match result {
@@ -154,9 +157,13 @@ fn check_store(data_dir: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn export(data_dir: &Path) -> anyhow::Result<ExitCode> {
+fn export(data_dir: &Path, with_secrets: bool) -> anyhow::Result<ExitCode> {
     let store = storage::Store::open(data_dir).context("opening the store")?;
-    print!("{}", store.export_yaml());
+    if with_secrets {
+        print!("{}", store.export_yaml());
+    } else {
+        print!("{}", store.export_yaml_without_secrets());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -183,7 +183,8 @@ pub enum StoreError {
         "the store in {dir} is at revision {revision}, but revision {acknowledged} was \
          acknowledged ({file} says so): its data lost acknowledged writes, and serving it \
          would roll the config back. Recover by moving {dir} aside and importing the last \
-         export into a new data directory (`tollgate import --data-dir NEW FILE`), or, on a \
+         backup (`tollgate export --with-secrets`) into a new data directory \
+         (`tollgate import --data-dir NEW FILE`), or, on a \
          node that follows a control node, by starting it on an empty data directory to \
          resync"
     )]

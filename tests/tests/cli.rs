@@ -177,3 +177,49 @@ fn imported_config_is_served_by_the_gateway() -> Result<()> {
     assert_eq!(answer.echo()?.server, "imported");
     Ok(())
 }
+
+#[test]
+fn export_leaves_secrets_out_unless_asked_and_a_plain_export_imports_back_keeping_them(
+) -> Result<()> {
+    const SECRET: &str = "hmac-secret-that-must-not-leak-0123456789";
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let file = dir.path().join("issuer.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "jwt_issuers:\n  - id: hs\n    issuer: \"https://auth.example.com/\"\n    \
+             algorithms: [HS256]\n    keys: [{{kid: k1, secret: \"{SECRET}\"}}]\n"
+        ),
+    )?;
+    let out = run_cli(
+        &["import", &file.to_string_lossy()],
+        &[("TOLLGATE_DATA_DIR", &data)],
+    )?;
+    assert_eq!(out.code(), Some(0), "{out:?}");
+
+    let plain = run_cli(&["export"], &[("TOLLGATE_DATA_DIR", &data)])?;
+    assert_eq!(plain.code(), Some(0), "{plain:?}");
+    assert!(!plain.stdout.contains(SECRET), "{}", plain.stdout);
+    assert!(plain.stdout.contains("hs"), "{}", plain.stdout);
+    let full = run_cli(
+        &["export", "--with-secrets"],
+        &[("TOLLGATE_DATA_DIR", &data)],
+    )?;
+    assert!(full.stdout.contains(SECRET), "{}", full.stdout);
+
+    // The plain export put back keeps the stored secret.
+    let back = dir.path().join("back.yaml");
+    std::fs::write(&back, &plain.stdout)?;
+    let out = run_cli(
+        &["import", &back.to_string_lossy(), "--replace"],
+        &[("TOLLGATE_DATA_DIR", &data)],
+    )?;
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let again = run_cli(
+        &["export", "--with-secrets"],
+        &[("TOLLGATE_DATA_DIR", &data)],
+    )?;
+    assert!(again.stdout.contains(SECRET), "{}", again.stdout);
+    Ok(())
+}
