@@ -212,9 +212,24 @@ pub struct Drain {
     draining: AtomicBool,
     busy: AtomicUsize,
     idle: Notify,
+    /// Set by the first connection the proxy accepts: what the readiness probe reached
+    /// is this process's listener, not another one on the same port.
+    accepting: AtomicBool,
 }
 
 impl Drain {
+    /// Records that the proxy has accepted a connection (cheap after the first).
+    pub fn mark_accepting(&self) {
+        if !self.accepting.load(Ordering::Relaxed) {
+            self.accepting.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether the proxy has accepted a connection.
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
+    }
+
     /// Stops taking requests: new connections and idle keep-alive ones are closed.
     pub fn start(&self) {
         self.draining.store(true, Ordering::Release);
@@ -298,6 +313,7 @@ where
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        self.drain.mark_accepting();
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return ServerApp::process_new(&self.proxy, stream, shutdown).await;
         }

@@ -98,18 +98,34 @@ pub fn probe_addr(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// Waits until `addr` accepts TCP connections, then marks the proxy ready.
+/// Waits until `addr` accepts TCP connections and the proxy itself took one (a connection
+/// that another process on the same port accepted does not count), then marks the proxy
+/// ready.
 pub async fn wait_until_ready(shared: Arc<Shared>, addr: SocketAddr) {
     loop {
-        if let Ok(Ok(_)) = tokio::time::timeout(
+        if let Ok(Ok(_probe)) = tokio::time::timeout(
             Duration::from_millis(500),
             tokio::net::TcpStream::connect(addr),
         )
         .await
         {
-            shared.ready.store(true, Ordering::Release);
-            return;
+            // The proxy sees the probe's connection a moment after the connect returns.
+            for _ in 0..50 {
+                if shared.drain.is_accepting() {
+                    shared.ready.store(true, Ordering::Release);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Binds `addr` and lets it go: `Err` (the OS error) when another process holds it. Pingora
+/// binds its listeners only once running, retries a taken port for 30 s and then gives
+/// the service up without stopping the process; this check makes a taken port a failed
+/// start instead.
+pub fn check_bindable(addr: SocketAddr) -> std::io::Result<()> {
+    std::net::TcpListener::bind(addr).map(drop)
 }

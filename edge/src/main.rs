@@ -198,6 +198,26 @@ impl ShutdownSignalWatch for Signals {
     }
 }
 
+/// A proxy listener that Pingora cannot bind (taken between [`live::check_bindable`] and
+/// Pingora's own bind, which it retries for 30 s) ends its service with a panic while the
+/// rest of the process runs on, `/healthz` included: make that a failed start.
+fn exit_when_a_listener_fails() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("Failed to build listeners") {
+            eprintln!("tollgate: the proxy cannot listen, stopping: {message}");
+            std::process::exit(1);
+        }
+    }));
+}
+
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let metrics = Metrics::new().context("creating metrics")?;
@@ -338,6 +358,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "tollgate proxy".to_owned(),
         HeaderDeadline::new(proxy, args.header_timeout(), shared.drain.clone(), watchdog),
     );
+    for addr in std::iter::once(args.listen).chain(tls_listen) {
+        live::check_bindable(addr).with_context(|| format!("binding the proxy listener {addr}"))?;
+    }
+    exit_when_a_listener_fails();
     service.add_tcp(&args.listen.to_string());
     if let Some(addr) = tls_listen {
         let settings = tls::settings(certs.clone()).context("setting up the HTTPS listener")?;
