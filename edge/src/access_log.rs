@@ -11,6 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,11 +53,20 @@ struct Inner {
     dropped: IntCounter,
 }
 
+/// What the writer thread is asked to do besides its periodic drain.
+enum Request {
+    /// Write out everything pending, then answer.
+    Flush(SyncSender<()>),
+    /// Write out everything pending, then open the file again by its path (after a log
+    /// rotation renamed or deleted it) and answer whether that worked.
+    Reopen(SyncSender<std::io::Result<()>>),
+}
+
 /// Handle to the access log; `off` when disabled.
 #[derive(Clone)]
 pub struct AccessLog {
     inner: Option<Arc<Inner>>,
-    flush_tx: Option<SyncSender<SyncSender<()>>>,
+    requests: Option<SyncSender<Request>>,
 }
 
 thread_local! {
@@ -67,28 +77,23 @@ thread_local! {
 impl AccessLog {
     /// `dest`: `stdout`, `off`, or a file path (appended, created if needed).
     pub fn start(dest: &str, dropped: IntCounter) -> std::io::Result<AccessLog> {
-        let out: Box<dyn Write + Send> = match dest {
+        let (out, path): (Box<dyn Write + Send>, Option<PathBuf>) = match dest {
             "off" => return Ok(AccessLog::off(dropped)),
-            "stdout" | "-" => Box::new(std::io::stdout()),
-            path => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ),
+            "stdout" | "-" => (Box::new(std::io::stdout()), None),
+            path => (Box::new(open_file(Path::new(path))?), Some(path.into())),
         };
         let inner = Arc::new(Inner {
             threads: Mutex::new(Vec::new()),
             dropped,
         });
-        let (flush_tx, flush_rx) = mpsc::sync_channel(16);
+        let (requests, received) = mpsc::sync_channel(16);
         let writer = inner.clone();
         std::thread::Builder::new()
             .name("access-log".to_owned())
-            .spawn(move || write_loop(&writer, &flush_rx, out))?;
+            .spawn(move || write_loop(&writer, &received, out, path.as_deref()))?;
         Ok(AccessLog {
             inner: Some(inner),
-            flush_tx: Some(flush_tx),
+            requests: Some(requests),
         })
     }
 
@@ -96,7 +101,7 @@ impl AccessLog {
     pub fn off(_dropped: IntCounter) -> AccessLog {
         AccessLog {
             inner: None,
-            flush_tx: None,
+            requests: None,
         }
     }
 
@@ -130,26 +135,52 @@ impl AccessLog {
 
     /// Writes out everything logged so far; waits at most `timeout`.
     pub fn flush(&self, timeout: Duration) {
-        if let Some(tx) = &self.flush_tx {
+        if let Some(tx) = &self.requests {
             let (done_tx, done_rx) = mpsc::sync_channel(1);
-            if tx.send(done_tx).is_ok() {
+            if tx.send(Request::Flush(done_tx)).is_ok() {
                 let _ = done_rx.recv_timeout(timeout);
             }
         }
     }
+
+    /// Writes out everything logged so far to the file as it was, then opens the log's
+    /// path again (SIGUSR1, after logrotate renamed the file): later lines go to the new
+    /// file. Nothing to do for stdout or `off`. Blocking: waits for the writer thread. `Err`
+    /// when the path cannot be opened; the log then keeps writing to the file it had.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let Some(tx) = &self.requests else {
+            return Ok(());
+        };
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let gone = || std::io::Error::other("the access log writer has stopped");
+        tx.send(Request::Reopen(done_tx)).map_err(|_| gone())?;
+        done_rx.recv().map_err(|_| gone())?
+    }
+}
+
+fn open_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// Every [`DRAIN_EVERY`] (or at once on a flush request) swaps out each thread's pending
 /// lines and writes them. The proxy threads never wake this thread per line: a writer
 /// parked on a per-line channel cost a futex wake and a context switch per request
 /// (measured: 15% of the proxy's CPU under load).
-fn write_loop(inner: &Inner, flushes: &Receiver<SyncSender<()>>, out: Box<dyn Write + Send>) {
+fn write_loop(
+    inner: &Inner,
+    requests: &Receiver<Request>,
+    out: Box<dyn Write + Send>,
+    path: Option<&Path>,
+) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut spare = Vec::new();
     let mut last_flush = Instant::now();
     loop {
-        let request = match flushes.recv_timeout(DRAIN_EVERY) {
-            Ok(done) => Some(done),
+        let request = match requests.recv_timeout(DRAIN_EVERY) {
+            Ok(request) => Some(request),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
                 drain(inner, &mut spare, &mut out);
@@ -162,8 +193,21 @@ fn write_loop(inner: &Inner, flushes: &Receiver<SyncSender<()>>, out: Box<dyn Wr
             let _ = out.flush();
             last_flush = Instant::now();
         }
-        if let Some(done) = request {
-            let _ = done.send(());
+        match request {
+            None => {}
+            Some(Request::Flush(done)) => {
+                let _ = done.send(());
+            }
+            Some(Request::Reopen(done)) => {
+                let reopened = match path {
+                    Some(path) => open_file(path).map(|file| {
+                        let file: Box<dyn Write + Send> = Box::new(file);
+                        out = std::io::BufWriter::with_capacity(64 * 1024, file);
+                    }),
+                    None => Ok(()),
+                };
+                let _ = done.send(reopened);
+            }
         }
     }
 }

@@ -181,9 +181,11 @@ impl ShutdownSignalWatch for Signals {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
         let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+        let mut quit = signal(SignalKind::quit()).expect("installing the SIGQUIT handler");
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
+            _ = quit.recv() => {}
         }
         self.shared.ready.store(false, Ordering::Release);
         self.shared.drain.start();
@@ -196,6 +198,43 @@ impl ShutdownSignalWatch for Signals {
         }
         ShutdownSignal::GracefulTerminate
     }
+}
+
+/// SIGUSR1 and SIGHUP reopen the access log file (logrotate's `postrotate`, as nginx and
+/// Envoy do); SIGUSR2 is ignored. Each would otherwise end the process on the spot, with
+/// no drain and no flush. The handlers are installed before this returns.
+fn reopen_logs_on_signals(
+    rt: &tokio::runtime::Runtime,
+    access_log: AccessLog,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let _enter = rt.enter();
+    let mut usr1 = signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut usr2 = signal(SignalKind::user_defined2()).context("installing the SIGUSR2 handler")?;
+    rt.spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = usr1.recv() => "SIGUSR1",
+                _ = hup.recv() => "SIGHUP",
+                _ = usr2.recv() => {
+                    tracing::info!("SIGUSR2 ignored");
+                    continue;
+                }
+            };
+            let log = access_log.clone();
+            match tokio::task::spawn_blocking(move || log.reopen()).await {
+                Ok(Ok(())) => tracing::info!(signal = name, "access log reopened"),
+                Ok(Err(e)) => {
+                    tracing::error!(signal = name, error = %e, "cannot reopen the access log")
+                }
+                Err(e) => {
+                    tracing::error!(signal = name, error = %e, "cannot reopen the access log")
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// A proxy listener that Pingora cannot bind (taken between [`live::check_bindable`] and
@@ -281,6 +320,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let access_log = AccessLog::start(&args.access_log, metrics.access_log_dropped.clone())
         .with_context(|| format!("opening the access log {}", args.access_log))?;
+    reopen_logs_on_signals(&rt, access_log.clone())?;
 
     // The console starts its metrics sampler on the admin runtime.
     let admin_enter = rt.enter();

@@ -175,16 +175,21 @@ impl Gateway {
 
     /// Sends SIGTERM and returns at once (see [`Gateway::wait_exit`]).
     pub fn sigterm(&self) -> Result<()> {
+        self.signal("TERM")
+    }
+
+    /// Sends signal `name` (`HUP`, `USR1`, `QUIT`, ...) and returns at once.
+    pub fn signal(&self, name: &str) -> Result<()> {
         let pid = self
             .pid()
             .ok_or_else(|| anyhow!("the gateway is not running"))?;
         // The workspace forbids unsafe code, so no libc::kill: the kill(1) utility it is.
         let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([&format!("-{name}"), &pid.to_string()])
             .status()
-            .context("running kill -TERM")?;
+            .with_context(|| format!("running kill -{name}"))?;
         if !status.success() {
-            bail!("kill -TERM {pid} failed: {status}");
+            bail!("kill -{name} {pid} failed: {status}");
         }
         Ok(())
     }
