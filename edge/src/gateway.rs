@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use http::{Method, Version};
+use pingora_core::protocols::http::authority::raw_target_authority;
 use pingora_core::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
@@ -464,6 +465,14 @@ fn canonicalize_path(session: &mut Session) -> Result<(), Rejection> {
             Some(q) => raw.split_at(q),
             None => (raw, b""),
         }
+    } else if raw == b"*" {
+        // Asterisk-form (`OPTIONS *`) matches no route.
+        return Ok(());
+    } else if raw_target_authority(raw).authority().is_none() {
+        // Neither origin-form, absolute-form nor `*` (`admin/x`, `foo:/x`, `?x`): there is
+        // no path to judge, and Pingora would route it as `/` and send the bytes as they
+        // came. nginx answers 400.
+        return Err(Rejection::bad_request("the request target is not a path"));
     } else {
         let query = req.uri.path_and_query().map_or("", |pq| {
             pq.as_str().get(pq.path().len()..).unwrap_or_default()

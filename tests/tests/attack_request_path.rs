@@ -1,0 +1,80 @@
+//! Request targets an attacker spells so that the router judges one request while the
+//! upstream serves another: the upstream must get exactly the host and path the router
+//! matched, or the request is refused. The upstreams here are scripted (raw bytes), so they
+//! record every target as sent, even ones a real server library would refuse to parse.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::json;
+use tests::admin::upstream_spec;
+use tests::raw::{send_raw, RawResponse};
+use tests::scripted::ScriptedServer;
+use tests::Gateway;
+
+const QUIET: Duration = Duration::from_secs(2);
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+/// An open catch-all route `/` (to `all`) beside routes protected by `key_auth` (to
+/// `admin`): the host `admin.example`, and the path `/admin` on any host.
+struct Setup {
+    gateway: Gateway,
+    all: ScriptedServer,
+    admin: ScriptedServer,
+}
+
+impl Setup {
+    fn start() -> Result<Setup> {
+        let gateway = Gateway::start_default()?;
+        let api = gateway.admin();
+        let all = ScriptedServer::start(OK)?;
+        let admin = ScriptedServer::start(OK)?;
+        api.create_upstream(&upstream_spec("all", &[all.addr()]))?;
+        api.create_upstream(&upstream_spec("admin", &[admin.addr()]))?;
+        api.create_route(&json!({"id": "all", "paths": ["/"], "upstream": "all"}))?;
+        api.create_route(&json!({"id": "admin-host", "hosts": ["admin.example"],
+            "paths": ["/"], "upstream": "admin", "policies": [{"type": "key_auth"}]}))?;
+        api.create_route(&json!({"id": "admin-path", "paths": ["/admin"],
+            "upstream": "admin", "policies": [{"type": "key_auth"}]}))?;
+        Ok(Setup {
+            gateway,
+            all,
+            admin,
+        })
+    }
+
+    fn send(&self, request: &str) -> Result<RawResponse> {
+        send_raw(self.gateway.proxy_addr(), request.as_bytes(), QUIET)
+    }
+}
+
+fn assert_status(answer: &RawResponse, want: u16, what: &str) {
+    assert_eq!(
+        answer.status,
+        Some(want),
+        "{what}: {}",
+        answer.text.chars().take(400).collect::<String>()
+    );
+}
+
+// A target that is neither origin-form (`/...`), absolute-form (`http://host/...`) nor `*`
+// has no path the router can judge: Pingora routes it as `/` and sends the bytes as they
+// came, which a lenient upstream may resolve to `/admin/secret`. nginx answers 400 to each.
+#[test]
+fn a_target_that_is_not_a_path_is_refused_unforwarded() -> Result<()> {
+    let setup = Setup::start()?;
+    for target in [
+        "admin/secret",
+        "pub/../admin/secret",
+        "foo:/admin/secret",
+        "?x=1",
+    ] {
+        let answer = setup.send(&format!(
+            "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ))?;
+        assert_status(&answer, 400, target);
+    }
+    assert_eq!(setup.all.heads(), Vec::<String>::new(), "forwarded");
+    assert_eq!(setup.admin.hits(), 0);
+    Ok(())
+}
