@@ -57,6 +57,39 @@ fn assert_status(answer: &RawResponse, want: u16, what: &str) {
     );
 }
 
+// RFC 9112 3.2.2: the host of an absolute-form target is the request's host, whatever the
+// `Host` header says (an HTTP/1.0 request may have none). nginx picks its `server` by that
+// host too (`GET http://admin.example/secret HTTP/1.0` gets the admin server's answer).
+// Routing such a request by its missing `Host` sent it to the open catch-all route, while
+// the upstream got `Host: admin.example` and served the protected site.
+#[test]
+fn an_absolute_form_target_is_routed_by_its_own_host() -> Result<()> {
+    let setup = Setup::start()?;
+    let answer = setup.send("GET http://admin.example/secret HTTP/1.0\r\n\r\n")?;
+    assert_status(&answer, 401, "absolute-form target without Host");
+    assert_eq!(
+        setup.all.heads(),
+        Vec::<String>::new(),
+        "the open route's upstream was asked for the protected host"
+    );
+    assert_eq!(setup.admin.hits(), 0, "nothing reached admin without a key");
+
+    // The upstream gets the host and the path the router judged, in origin-form.
+    for request in [
+        "GET http://open.example/a/../b?q=1 HTTP/1.0\r\n\r\n",
+        "GET http://open.example/b?q=1 HTTP/1.1\r\nHost: open.example\r\nConnection: close\r\n\r\n",
+    ] {
+        assert_status(&setup.send(request)?, 200, request);
+    }
+    let heads = setup.all.heads();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in &heads {
+        assert!(head.starts_with("GET /b?q=1 HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("\r\nHost: open.example\r\n"), "{head}");
+    }
+    Ok(())
+}
+
 // A target that is neither origin-form (`/...`), absolute-form (`http://host/...`) nor `*`
 // has no path the router can judge: Pingora routes it as `/` and sends the bytes as they
 // came, which a lenient upstream may resolve to `/admin/secret`. nginx answers 400 to each.
