@@ -111,3 +111,33 @@ fn a_target_that_is_not_a_path_is_refused_unforwarded() -> Result<()> {
     assert_eq!(setup.admin.hits(), 0);
     Ok(())
 }
+
+// An upstream answering with a transfer coding that does not end in `chunked`
+// (`Transfer-Encoding: identity`) frames its body by closing the connection (RFC 9112
+// 6.3), but the gateway relayed the field with `Connection: keep-alive`: the client cannot
+// tell where the body ends and the next response on its connection begins. nginx 1.22
+// frames such an answer itself (by its Content-Length, dropping the field); newer nginx
+// answers 502. The gateway answers 502, as for a `Content-Length` list.
+#[test]
+fn an_upstream_transfer_coding_other_than_chunked_is_a_502() -> Result<()> {
+    let gateway = Gateway::start_default()?;
+    let api = gateway.admin();
+    let upstream = ScriptedServer::start(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello",
+    )?;
+    api.create_upstream(&upstream_spec("identity", &[upstream.addr()]))?;
+    api.create_route(&json!({"id": "identity", "paths": ["/"], "upstream": "identity"}))?;
+    let answer = send_raw(
+        gateway.proxy_addr(),
+        b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        QUIET,
+    )?;
+    assert_eq!(upstream.hits(), 1, "the upstream was asked");
+    assert_status(&answer, 502, "transfer-encoding: identity");
+    assert!(
+        answer.header_values("transfer-encoding").is_empty(),
+        "{}",
+        answer.text
+    );
+    Ok(())
+}
