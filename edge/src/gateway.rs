@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use http::{Method, Version};
+use http::{Method, StatusCode, Version};
 use pingora_core::protocols::http::authority::{raw_target_authority, RawTargetAuthority};
 use pingora_core::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -341,7 +341,7 @@ impl Gateway {
     }
 
     /// Cleans the upstream's header (`response_header::clean`: hop-by-hop fields, framing;
-    /// `Err` for a 502), answers in the gateway's own HTTP version, adds `x-request-id` and
+    /// `Err` for a 502, as is a `101` to a request without `Upgrade`), answers in the gateway's own HTTP version, adds `x-request-id` and
     /// the policy chain's response headers (`RateLimit-*`, CORS, `headers` edits); while
     /// draining, closes the connection after it.
     pub fn response_filter(
@@ -350,6 +350,22 @@ impl Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_core::Result<()> {
+        // RFC 9110 15.2.2: a server switches only to a protocol the request's `Upgrade`
+        // named. Every upgrade the gateway forwards keeps that header (`upgrade::is_tunnel`
+        // removes it from the requests it forwards as normal ones), so without it a `101`
+        // would turn the client's connection into a tunnel that nothing asked for.
+        if resp.status == StatusCode::SWITCHING_PROTOCOLS
+            && !session
+                .req_header()
+                .headers
+                .contains_key(http::header::UPGRADE)
+        {
+            return Err(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "upstream switched protocols without an upgrade request",
+            )
+            .into_up());
+        }
         if self.shared.drain.is_draining() {
             session.set_keepalive(None);
         }

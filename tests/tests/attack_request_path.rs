@@ -141,3 +141,33 @@ fn an_upstream_transfer_coding_other_than_chunked_is_a_502() -> Result<()> {
     );
     Ok(())
 }
+
+// RFC 9110 15.2.2: a server switches only to a protocol the request's `Upgrade` named.
+// The gateway's own tunnel refuses a `101` to a request it did not forward as an upgrade
+// (502); the normal path relayed it, and the client's connection then hung as a tunnel
+// to nowhere. `Upgrade` without `Connection: upgrade` is forwarded without it (README), so
+// a `101` to it is the upstream's error too.
+#[test]
+fn a_101_to_a_request_that_asked_for_no_upgrade_is_a_502() -> Result<()> {
+    let gateway = Gateway::start_default()?;
+    let api = gateway.admin();
+    let upstream = ScriptedServer::start(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )?;
+    api.create_upstream(&upstream_spec("switching", &[upstream.addr()]))?;
+    api.create_route(&json!({"id": "switching", "paths": ["/"], "upstream": "switching"}))?;
+    for request in [
+        "GET /x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+    ] {
+        let hits = upstream.hits();
+        let answer = send_raw(gateway.proxy_addr(), request.as_bytes(), QUIET)?;
+        assert_eq!(
+            upstream.hits(),
+            hits + 1,
+            "{request}: the upstream was asked"
+        );
+        assert_status(&answer, 502, request);
+    }
+    Ok(())
+}
