@@ -21,7 +21,7 @@ use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
 use crate::{downstream, forwarded, headers, response_header, routing};
 
-use crate::framing::{has_body, hostile, raw_has_content_length};
+use crate::framing::{has_body, hostile, is_plain_host, raw_has_content_length};
 
 /// State shared by the proxy, the reloader and the admin server's live view.
 pub struct Shared {
@@ -490,6 +490,11 @@ fn canonicalize_target(session: &mut Session) -> Result<(), Rejection> {
         ..
     } = raw_target_authority(raw)
     {
+        if !is_plain_host(authority) {
+            return Err(Rejection::bad_request(
+                "the request target's host is not valid",
+            ));
+        }
         let (path, query) = split_query(path_and_query);
         let path: &[u8] = if path.is_empty() { b"/" } else { path };
         (path, query, Some(authority))

@@ -171,3 +171,46 @@ fn a_101_to_a_request_that_asked_for_no_upgrade_is_a_502() -> Result<()> {
     }
     Ok(())
 }
+
+// The router reads `Host: admin.example/x` as a host of its own (no route's), so the open
+// catch-all took it, while an upstream that parses `http://` + Host with a URL parser
+// (WHATWG URL: Node's `new URL(req.url, "http://" + host)`) reads the host up to `/`, `?`,
+// `#` or `\`: `admin.example`, the protected site. nginx refuses a Host with `/` (400,
+// "client sent invalid host header"); the gateway refuses every Host that is not a plain
+// name or IP literal with an optional port, whichever way the request spells it.
+#[test]
+fn a_host_that_parsers_read_differently_is_refused_unforwarded() -> Result<()> {
+    let setup = Setup::start()?;
+    for host in [
+        "admin.example/x",
+        "admin.example?",
+        "admin.example#",
+        "admin.example\\x",
+        "admin.example, x",
+        "admin.example:80:80",
+        "[::1]x",
+    ] {
+        let answer = setup.send(&format!(
+            "GET /s HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        ))?;
+        assert_status(&answer, 400, host);
+    }
+    let answer = setup.send("GET ftp://admin.example,x/s HTTP/1.0\r\n\r\n")?;
+    assert_status(&answer, 400, "an absolute-form authority with a comma");
+    assert_eq!(setup.all.heads(), Vec::<String>::new(), "forwarded");
+    assert_eq!(setup.admin.hits(), 0);
+    // Plain names, ports and IP literals pass.
+    for host in [
+        "open.example:8080",
+        "a_b.example.",
+        "[::1]:80",
+        "127.0.0.1",
+        "",
+    ] {
+        let answer = setup.send(&format!(
+            "GET /s HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        ))?;
+        assert_status(&answer, 200, host);
+    }
+    Ok(())
+}
