@@ -186,7 +186,8 @@ impl Gateway {
     }
 
     /// The path of the request to the upstream: `strip_prefix`, then the `rewrite`
-    /// policies (the header edits are made in `upstream_request_filter`).
+    /// policies (the header edits are made in `upstream_request_filter`). `Err` (400): a
+    /// rewritten path with a dot segment.
     pub(crate) fn rewrite_upstream_path(
         &self,
         req: &mut RequestHeader,
@@ -205,6 +206,15 @@ impl Gateway {
         if let Some(p) = route.policies.as_deref() {
             let current = path.as_deref().unwrap_or(req.uri.path());
             if let Some(rewritten) = p.chain.rewrite_path(current) {
+                // The input is canonical, but a replacement around a capture can still
+                // make a dot segment (`^/u-(.*)$` to `/users/$1` makes `/u-../admin`
+                // `/users/../admin`): the upstream would resolve it past this route.
+                if routing::canonical::has_dot_segment(&rewritten) {
+                    return Err(Error::explain(
+                        ErrorType::HTTPStatus(400),
+                        "the rewritten path has a dot segment",
+                    ));
+                }
                 path = Some(rewritten);
             }
         }

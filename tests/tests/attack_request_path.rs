@@ -214,3 +214,33 @@ fn a_host_that_parsers_read_differently_is_refused_unforwarded() -> Result<()> {
     }
     Ok(())
 }
+
+// A `rewrite` works on the canonical path, but its output was sent as it came: with a
+// regex that captures part of a segment (`^/u-(.*)$` to `/users/$1`), `/u-../admin/secret`
+// (canonical: `u-..` is no dot segment) became `/users/../admin/secret`, which the upstream
+// resolves to `/admin/secret` behind the open route. A rewritten path with a dot segment
+// is refused (400) and not forwarded.
+#[test]
+fn a_rewrite_that_makes_a_dot_segment_is_refused_unforwarded() -> Result<()> {
+    let gateway = Gateway::start_default()?;
+    let api = gateway.admin();
+    let upstream = ScriptedServer::start(OK)?;
+    api.create_upstream(&upstream_spec("users", &[upstream.addr()]))?;
+    api.create_route(&json!({"id": "users", "paths": ["/"], "upstream": "users",
+        "policies": [{"type": "rewrite", "regex": "^/u-(.*)$", "replacement": "/users/$1"}]}))?;
+    let send = |target: &str| {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        send_raw(gateway.proxy_addr(), request.as_bytes(), QUIET)
+    };
+    for target in ["/u-../admin/secret", "/u-./x", "/u-%2e%2e/admin"] {
+        assert_status(&send(target)?, 400, target);
+    }
+    assert_eq!(upstream.heads(), Vec::<String>::new(), "forwarded");
+    assert_status(&send("/u-7/orders")?, 200, "a plain rewrite");
+    let heads = upstream.heads();
+    assert!(
+        heads.len() == 1 && heads[0].starts_with("GET /users/7/orders HTTP/1.1\r\n"),
+        "{heads:?}"
+    );
+    Ok(())
+}
