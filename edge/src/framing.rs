@@ -46,7 +46,9 @@ pub fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
 
 /// What Pingora lets through but a gateway must refuse: both `Content-Length` and
 /// `Transfer-Encoding` (`smuggled_length`: the raw header had a `Content-Length` that
-/// Pingora removed), a transfer coding other than `chunked`, several `Host` headers, an
+/// Pingora removed), a transfer coding other than `chunked`, several `Host` headers, a
+/// `Host` that is not a plain host and port ([`is_plain_host`]; nginx refuses one with
+/// `/`), an
 /// HTTP/1.1 request without `Host` (RFC 9112 3.2), a `Content-Length` that is not one
 /// plain number (two lines, or a list such as `5, 5`, which Pingora accepts when the
 /// values agree), a header section over [`MAX_HEADER_BYTES`]. nginx refuses each of these
@@ -58,11 +60,12 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
         + uri.authority().map_or(0, |a| a.as_str().len())
         + uri.path_and_query().map_or(1, |pq| pq.as_str().len());
     let mut size = uri_len + req.method.as_str().len() + 12;
-    let (mut hosts, mut lengths, mut length_ok) = (0usize, 0usize, true);
+    let (mut hosts, mut lengths, mut length_ok, mut host_ok) = (0usize, 0usize, true, true);
     for (name, value) in h.iter() {
         size += name.as_str().len() + value.len() + 4;
         if name == http::header::HOST {
             hosts += 1;
+            host_ok &= is_plain_host(value.as_bytes());
         } else if name == http::header::CONTENT_LENGTH {
             lengths += 1;
             length_ok &= is_decimal(value.as_bytes());
@@ -89,6 +92,9 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
     if hosts > 1 {
         return Some(Rejection::bad_request("more than one host header"));
     }
+    if !host_ok {
+        return Some(Rejection::bad_request("invalid host header"));
+    }
     if hosts == 0 && req.version == http::Version::HTTP_11 {
         return Some(Rejection::bad_request(
             "http/1.1 request without host header",
@@ -98,6 +104,35 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
         return Some(Rejection::bad_request("invalid content-length"));
     }
     None
+}
+
+/// Whether `value` is a host (with an optional `:port`) that the router and every
+/// upstream read alike: empty, a name of `A-Z a-z 0-9 - . _ ~`, or an IP literal in
+/// brackets (RFC 3986 3.2.2 without escapes and sub-delims). URL parsers end a host at
+/// `/ ? # \`, and some at `,` or `@`, where the router would read on.
+pub(crate) fn is_plain_host(value: &[u8]) -> bool {
+    let (name, port) = if value.first() == Some(&b'[') {
+        let Some(end) = value.iter().position(|b| *b == b']') else {
+            return false;
+        };
+        let literal = &value[1..end];
+        if literal.is_empty()
+            || !literal
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+        {
+            return false;
+        }
+        (&value[..0], &value[end + 1..])
+    } else {
+        let colon = value.iter().position(|b| *b == b':').unwrap_or(value.len());
+        value.split_at(colon)
+    };
+    name.iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && port
+            .split_first()
+            .is_none_or(|(colon, digits)| *colon == b':' && digits.iter().all(u8::is_ascii_digit))
 }
 
 /// Whether `value` is a `Content-Length` of one number: 1*DIGIT (RFC 9110 8.6).
@@ -134,6 +169,40 @@ mod tests {
         assert_eq!(status(hostile(&req(Version::HTTP_2, &[]), false)), None);
         let with_host = req(Version::HTTP_11, &[("host", "a")]);
         assert_eq!(status(hostile(&with_host, false)), None);
+    }
+
+    #[test]
+    fn refuses_a_host_that_is_not_a_plain_host_and_port() {
+        for host in [
+            "a.example/x",
+            "a.example?",
+            "a.example#",
+            "a.example\\x",
+            "a.example, b",
+            "u@a.example",
+            "a.example:80:80",
+            "a.example:8x",
+            "[::1",
+            "[]",
+            "[::1]x",
+            "[v1.x]",
+            "a%2eexample",
+        ] {
+            let r = hostile(&req(Version::HTTP_11, &[("host", host)]), false);
+            assert_eq!(status(r), Some(400), "{host}");
+        }
+        for host in [
+            "a.example",
+            "A_b-c~d.example.",
+            "a:8080",
+            "a:",
+            "[::1]:80",
+            "[::1]",
+            "",
+        ] {
+            let r = hostile(&req(Version::HTTP_11, &[("host", host)]), false);
+            assert_eq!(status(r), None, "{host}");
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use http::{Method, Version};
+use http::{Method, StatusCode, Version};
+use pingora_core::protocols::http::authority::{raw_target_authority, RawTargetAuthority};
 use pingora_core::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
@@ -20,7 +21,7 @@ use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
 use crate::{downstream, forwarded, headers, response_header, routing};
 
-use crate::framing::{has_body, hostile, raw_has_content_length};
+use crate::framing::{has_body, hostile, is_plain_host, raw_has_content_length};
 
 /// State shared by the proxy, the reloader and the admin server's live view.
 pub struct Shared {
@@ -155,7 +156,7 @@ impl Gateway {
             && raw_has_content_length(session);
         if let Some(r) = hostile(req, smuggled_length) {
             ctx.refusal = Some(r);
-        } else if let Err(r) = canonicalize_path(session) {
+        } else if let Err(r) = canonicalize_target(session) {
             ctx.refusal = Some(r);
         } else {
             let req = session.req_header();
@@ -349,7 +350,7 @@ impl Gateway {
     }
 
     /// Cleans the upstream's header (`response_header::clean`: hop-by-hop fields, framing;
-    /// `Err` for a 502), answers in the gateway's own HTTP version, adds `x-request-id` and
+    /// `Err` for a 502, as is a `101` to a request without `Upgrade`), answers in the gateway's own HTTP version, adds `x-request-id` and
     /// the policy chain's response headers (`RateLimit-*`, CORS, `headers` edits); while
     /// draining, closes the connection after it.
     pub fn response_filter(
@@ -358,6 +359,22 @@ impl Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_core::Result<()> {
+        // RFC 9110 15.2.2: a server switches only to a protocol the request's `Upgrade`
+        // named. Every upgrade the gateway forwards keeps that header (`upgrade::is_tunnel`
+        // removes it from the requests it forwards as normal ones), so without it a `101`
+        // would turn the client's connection into a tunnel that nothing asked for.
+        if resp.status == StatusCode::SWITCHING_PROTOCOLS
+            && !session
+                .req_header()
+                .headers
+                .contains_key(http::header::UPGRADE)
+        {
+            return Err(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "upstream switched protocols without an upgrade request",
+            )
+            .into_up());
+        }
         if self.shared.drain.is_draining() {
             session.set_keepalive(None);
         }
@@ -462,34 +479,67 @@ impl Gateway {
 
 /// Replaces the request's path by its canonical form (`routing::canonical`), so that the
 /// router, the policies, the access log and the upstream all see the same path; the query
-/// is kept byte for byte. A path with no canonical form is refused (400).
-fn canonicalize_path(session: &mut Session) -> Result<(), Rejection> {
-    let req = session.req_header();
-    let raw = req.raw_path();
-    // Origin-form: the target's own bytes (also when they are not UTF-8). Absolute-form
-    // (`http://host/p`): the path Pingora took from it; the result goes out in origin-form.
-    let (path, query): (&[u8], &[u8]) = if raw.first() == Some(&b'/') {
-        match raw.iter().position(|b| *b == b'?') {
-            Some(q) => raw.split_at(q),
-            None => (raw, b""),
+/// is kept byte for byte. A path with no canonical form is refused (400), and so is a
+/// target that is not a path. An absolute-form target (`http://host/p`) goes on in
+/// origin-form with its host in `Host`: RFC 9112 3.2.2 makes that host the request's
+/// (Pingora has already refused a `Host` that differs from it), so the router matches the
+/// host the upstream will serve, also when an HTTP/1.0 request has no `Host`. nginx picks
+/// its `server` by that host too.
+fn canonicalize_target(session: &mut Session) -> Result<(), Rejection> {
+    let raw = session.req_header().raw_path();
+    let (path, query, host) = if raw.first() == Some(&b'/') {
+        let (path, query) = split_query(raw);
+        (path, query, None)
+    } else if raw == b"*" {
+        // Asterisk-form (`OPTIONS *`) matches no route.
+        return Ok(());
+    } else if let RawTargetAuthority::Absolute {
+        authority,
+        path_and_query,
+        ..
+    } = raw_target_authority(raw)
+    {
+        if !is_plain_host(authority) {
+            return Err(Rejection::bad_request(
+                "the request target's host is not valid",
+            ));
         }
+        let (path, query) = split_query(path_and_query);
+        let path: &[u8] = if path.is_empty() { b"/" } else { path };
+        (path, query, Some(authority))
     } else {
-        let query = req.uri.path_and_query().map_or("", |pq| {
-            pq.as_str().get(pq.path().len()..).unwrap_or_default()
-        });
-        (req.uri.path().as_bytes(), query.as_bytes())
+        // Neither origin-form, absolute-form nor `*` (`admin/x`, `foo:/x`, `?x`): there is
+        // no path to judge, and Pingora would route it as `/` and send the bytes as they
+        // came. nginx answers 400.
+        return Err(Rejection::bad_request("the request target is not a path"));
     };
-    let canonical = match routing::canonical_path(path) {
-        Ok(None) => return Ok(()),
-        Ok(Some(canonical)) => canonical,
-        Err(e) => return Err(Rejection::bad_request(e.to_string())),
-    };
-    let mut target = canonical.into_bytes();
+    let canonical =
+        routing::canonical_path(path).map_err(|e| Rejection::bad_request(e.to_string()))?;
+    if canonical.is_none() && host.is_none() {
+        return Ok(());
+    }
+    let mut target = canonical.map_or_else(|| path.to_vec(), String::into_bytes);
     target.extend_from_slice(query);
-    session
-        .req_header_mut()
-        .set_raw_path(&target)
-        .map_err(|_| Rejection::bad_request("the request target is not valid"))
+    let host = host
+        .map(http::HeaderValue::from_bytes)
+        .transpose()
+        .map_err(|_| Rejection::bad_request("the request target's host is not valid"))?;
+    let req = session.req_header_mut();
+    req.set_raw_path(&target)
+        .map_err(|_| Rejection::bad_request("the request target is not valid"))?;
+    if let Some(host) = host {
+        req.insert_header(http::header::HOST, host)
+            .map_err(|_| Rejection::bad_request("the request target's host is not valid"))?;
+    }
+    Ok(())
+}
+
+/// `target` split before its `?` (the query keeps it).
+fn split_query(target: &[u8]) -> (&[u8], &[u8]) {
+    match target.iter().position(|b| *b == b'?') {
+        Some(q) => target.split_at(q),
+        None => (target, b""),
+    }
 }
 
 /// Whether the upstream's answer ends with its header (HTTP/1: RFC 9112 6.3), so that its

@@ -192,8 +192,8 @@ impl Gateway {
     /// the query without the key parameters of `key_auth` policies with `hide_credentials`.
     /// Worked out once, before the first try (retries reuse it). A rewritten path is made
     /// canonical like the client's (`routing::canonical`): `Err` (400) when the rewrite
-    /// made something that is not a path, or a path with no canonical form (`/../x`, `%2F`
-    /// from a capture group).
+    /// made something that is not a path, a dot segment (the upstream would resolve it past
+    /// this route), or a path with no canonical form (`%2F` from a capture group).
     pub(crate) fn plan_upstream_target(
         &self,
         req: &RequestHeader,
@@ -218,6 +218,14 @@ impl Gateway {
                 .rewrite_path(current)
                 .map_err(|e| Rejection::bad_request(e.to_string()))?;
             if let Some(rewritten) = rewritten {
+                // The input is canonical, but a replacement around a capture can still
+                // make a dot segment (`^/u-(.*)$` to `/users/$1` makes `/u-../admin`
+                // `/users/../admin`): resolved, it would leave what this route sends.
+                if routing::canonical::has_dot_segment(&rewritten) {
+                    return Err(Rejection::bad_request(
+                        "the rewritten path has a dot segment",
+                    ));
+                }
                 path = Some(match routing::canonical_path(rewritten.as_bytes()) {
                     Ok(None) => rewritten,
                     Ok(Some(canonical)) => canonical,

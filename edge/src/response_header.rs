@@ -26,6 +26,10 @@ pub enum ResponseHeaderError {
     TooLarge { size: usize },
     #[error("upstream content-length is not one number: {value}")]
     InvalidContentLength { value: String },
+    /// A body framed by the connection closing (RFC 9112 6.3), which the gateway would
+    /// relay as if it were framed, on a connection it keeps alive.
+    #[error("upstream transfer-encoding does not end in chunked: {value}")]
+    UnsupportedTransferEncoding { value: String },
 }
 
 /// Fields nominated by `Connection` that are kept all the same: the body's framing.
@@ -45,8 +49,10 @@ const CHUNKED: u8 = 8;
 /// `Content-Length`, which it overrides): the body is then delimited by the connection
 /// closing. Returns whether it is (the caller must then not keep the connection alive).
 ///
-/// `Err`: the header is over [`MAX_HEADER_BYTES`], or `Content-Length` is repeated or not
-/// one number; `h` is left as it was.
+/// `Err`: the header is over [`MAX_HEADER_BYTES`], `Content-Length` is repeated or not
+/// one number, or the last transfer coding is not `chunked` (nginx 1.22 frames such a
+/// body by its `Content-Length` and drops the field; later nginx answers 502); `h` is
+/// left as it was.
 pub fn clean(
     h: &mut HeaderMap,
     status: StatusCode,
@@ -86,6 +92,18 @@ pub fn clean(
             value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
         });
     }
+    if found & CHUNKED != 0 {
+        if let Some(value) = h
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .filter(|v| !ends_in_chunked(v.as_bytes()))
+        {
+            return Err(ResponseHeaderError::UnsupportedTransferEncoding {
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            });
+        }
+    }
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
     if found & CONNECTION != 0 && !switching {
         let nominated: SmallVec<[HeaderName; 4]> = h
@@ -114,6 +132,14 @@ pub fn clean(
         h.remove(header::CONTENT_LENGTH);
     }
     Ok(close)
+}
+
+/// Whether the last transfer coding of a `Transfer-Encoding` line is `chunked`.
+fn ends_in_chunked(value: &[u8]) -> bool {
+    value
+        .rsplit(|b| *b == b',')
+        .next()
+        .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
 #[cfg(test)]

@@ -20,9 +20,19 @@ fn defaults_are_rise_2_fall_3_and_two_failed_checks_eject_nothing() -> Result<()
         "health_check": {"kind": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 250},
     }))?;
     admin.create_route(&json!({"id": "h", "paths": ["/"], "upstream": "h"}))?;
-    let shown = admin.get("/api/v1/upstreams/h")?.expect_status(200, "upstream")?;
-    assert_eq!(shown.body["health_check"]["healthy_threshold"], 2, "{}", shown.text);
-    assert_eq!(shown.body["health_check"]["unhealthy_threshold"], 3, "{}", shown.text);
+    let shown = admin
+        .get("/api/v1/upstreams/h")?
+        .expect_status(200, "upstream")?;
+    assert_eq!(
+        shown.body["health_check"]["healthy_threshold"], 2,
+        "{}",
+        shown.text
+    );
+    assert_eq!(
+        shown.body["health_check"]["unhealthy_threshold"], 3,
+        "{}",
+        shown.text
+    );
 
     let client = http_client();
     let status = || -> Result<u16> { Ok(send(&client, "GET", &gateway.url("/x"), &[])?.status) };
@@ -31,7 +41,10 @@ fn defaults_are_rise_2_fall_3_and_two_failed_checks_eject_nothing() -> Result<()
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut seen = Vec::new();
         while !done() {
-            ensure!(Instant::now() < deadline, "timed out; statuses so far {seen:?}");
+            ensure!(
+                Instant::now() < deadline,
+                "timed out; statuses so far {seen:?}"
+            );
             seen.push(status()?);
         }
         Ok(seen)

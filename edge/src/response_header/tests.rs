@@ -90,3 +90,26 @@ fn refuses_a_header_over_the_limit() {
     let mut h = headers(&[("x-small", "v")]);
     assert_eq!(clean(&mut h, StatusCode::OK, Version::HTTP_11), Ok(false));
 }
+
+#[test]
+fn refuses_a_transfer_coding_that_does_not_end_in_chunked() {
+    for te in ["identity", "gzip", "chunked, gzip"] {
+        let mut h = headers(&[("transfer-encoding", te), ("content-length", "5")]);
+        let err = clean(&mut h, StatusCode::OK, Version::HTTP_11).expect_err(te);
+        assert_eq!(
+            err,
+            ResponseHeaderError::UnsupportedTransferEncoding {
+                value: te.to_owned()
+            }
+        );
+        assert_eq!(names(&h), ["content-length", "transfer-encoding"], "{te}");
+    }
+    for te in ["chunked", "gzip, chunked", "Chunked"] {
+        let mut h = headers(&[("transfer-encoding", te)]);
+        assert_eq!(
+            clean(&mut h, StatusCode::OK, Version::HTTP_11),
+            Ok(false),
+            "{te}"
+        );
+    }
+}

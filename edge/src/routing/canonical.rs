@@ -95,6 +95,28 @@ pub fn canonical_path(path: &[u8]) -> Result<Option<String>, PathError> {
     Ok((canonical.as_bytes() != path).then_some(canonical))
 }
 
+/// Whether a segment of `path` is a dot segment (`.`, `..`, also spelled `%2e`, or with a
+/// `;` parameter): one an upstream resolves. A canonical path has none, but a path built
+/// from one (a `rewrite` replacement around a capture) may.
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let core = segment.split(';').next().unwrap_or_default();
+        let mut rest = core;
+        let mut dots = 0;
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('.') {
+                rest = r;
+            } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("%2e") {
+                rest = &rest[3..];
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        matches!(dots, 1 | 2)
+    })
+}
+
 /// Whether `path` (starting with `/`) is canonical by a quick look: only plain bytes and
 /// slashes, no empty segment and no segment starting with a dot. `false` may still be
 /// canonical (`/%20`, `/.well-known`): [`canonicalize`] decides.

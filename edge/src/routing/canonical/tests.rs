@@ -106,3 +106,29 @@ fn canonical_output_is_a_fixed_point() {
         );
     }
 }
+
+#[test]
+fn finds_dot_segments_in_any_spelling() {
+    for path in [
+        "/users/../admin",
+        "/a/./b",
+        "/a/%2e%2E/b",
+        "/a/.%2e",
+        "/a/..;x/b",
+        "..",
+        "/a/.",
+    ] {
+        assert!(has_dot_segment(path), "{path}");
+    }
+    for path in [
+        "/users/7",
+        "/a/.../b",
+        "/a/..x/b",
+        "/.well-known/x",
+        "/a/%2e%2f",
+        "/",
+        "",
+    ] {
+        assert!(!has_dot_segment(path), "{path}");
+    }
+}
