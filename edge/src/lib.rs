@@ -9,6 +9,7 @@ pub mod bare;
 pub mod cli;
 pub mod deadline;
 pub mod downstream;
+pub mod fd_limit;
 pub mod forwarded;
 pub mod framing;
 pub mod gateway;

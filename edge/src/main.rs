@@ -259,6 +259,13 @@ fn exit_when_a_listener_fails() {
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    match edge::fd_limit::raise() {
+        Ok((before, after)) if before != after => {
+            tracing::info!(before, after, "raised the open-file limit");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let metrics = Metrics::new().context("creating metrics")?;
     let store = storage::Store::open(&args.data_dir)
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;

@@ -55,3 +55,31 @@ fn a_taken_port_of_any_listener_fails_the_start() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn the_open_file_soft_limit_is_raised_to_the_hard_limit() -> Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    // This test binary's soft limit is lowered so the gateway inherits a soft limit below
+    // its hard one (nothing else runs in this binary's process at the same time that
+    // needs many descriptors).
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    let low = (hard / 2).clamp(64, 1024);
+    setrlimit(Resource::RLIMIT_NOFILE, low, hard)?;
+    let gateway = tests::Gateway::start_default()?;
+    let pid = gateway.pid().ok_or_else(|| anyhow::anyhow!("no pid"))?;
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .ok_or_else(|| anyhow::anyhow!("no open-file line in {limits}"))?;
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![hard, hard],
+        "{line} (started with soft {low})"
+    );
+    Ok(())
+}
