@@ -1,0 +1,64 @@
+//! Attacks on the policies through the real binary: credentials smuggled past the repeated
+//! credential check and `hide_credentials` in spellings the gateway reads one way and an
+//! upstream another.
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::support::{passed, refused, route, Setup};
+
+/// A gateway with `/keyed` (key in `x-api-key` or `apikey`, shown to the upstream) and
+/// `/hidden` (the same, hidden), and a key of consumer `acme`.
+fn keyed() -> Result<(Setup, String)> {
+    let s = Setup::start(&[
+        ("consumers", json!({"id": "acme"})),
+        (
+            "routes",
+            route(
+                "keyed",
+                &["/keyed"],
+                json!([{"type": "key_auth", "query": "apikey"}]),
+            ),
+        ),
+        (
+            "routes",
+            route(
+                "hidden",
+                &["/hidden"],
+                json!([{"type": "key_auth", "query": "apikey", "hide_credentials": true}]),
+            ),
+        ),
+    ])?;
+    let (_, key) = s.new_key("acme")?;
+    Ok((s, key))
+}
+
+#[test]
+fn a_key_parameter_with_a_percent_encoded_name_is_a_repeated_key() -> Result<()> {
+    // Upstreams decode parameter names: `api%6Bey` is `apikey` to them, so the gateway
+    // would check the first and the upstream (most read the last) the forged one.
+    let (s, key) = keyed()?;
+    let hits = s.upstream.hits();
+    for path in ["/keyed", "/hidden"] {
+        refused(
+            &s.get(&format!("{path}?apikey={key}&api%6Bey=tg_forged"), &[])?,
+            400,
+            &format!("{path}: apikey and api%6Bey"),
+        )?;
+    }
+    assert_eq!(
+        s.upstream.hits(),
+        hits,
+        "no second key reached the upstream"
+    );
+    // Alone, an encoded name is the key parameter: checked, and hidden.
+    let echoed = passed(
+        &s.get(&format!("/hidden?a=1&%61pikey={key}"), &[])?,
+        "the key under an encoded name",
+    )?;
+    assert_eq!(
+        echoed.query, "a=1",
+        "the encoded key parameter is hidden too"
+    );
+    Ok(())
+}
