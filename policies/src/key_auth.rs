@@ -10,6 +10,7 @@ use std::sync::Arc;
 use http::HeaderName;
 
 use crate::directory::{Consumer, Directory, KeyHash};
+use crate::headers::is_cgi_alias;
 use crate::problem::Problem;
 use crate::request::{Repeated, RequestState, RequestView};
 use crate::verdict::{Rejection, Verdict};
@@ -48,8 +49,20 @@ impl KeyAuth {
         self.query.as_deref().filter(|_| self.hide)
     }
 
+    /// Whether the request has a header that differs from the key header only by `_` for
+    /// `-` (`x_api_key`): CGI-style upstreams (PHP, WSGI) read both as `HTTP_X_API_KEY`, so
+    /// it is a second key the gateway would not check (nor hide).
+    fn has_cgi_alias(&self, view: &RequestView<'_>) -> bool {
+        let name = self.header.as_str();
+        name.contains(['-', '_'])
+            && view
+                .headers
+                .keys()
+                .any(|client| is_cgi_alias(client.as_str(), name))
+    }
+
     /// Identifies the consumer by the key (header first, then the query parameter, taken raw).
-    /// 400 when the header or the parameter comes twice; 401 when the key is missing,
+    /// 400 when the header (under any `_`/`-` spelling) or the parameter comes twice; 401 when the key is missing,
     /// unknown, revoked, or expired (`expires` <= now: a key expires at that second).
     pub fn on_request(
         &self,
@@ -58,7 +71,13 @@ impl KeyAuth {
         directory: &Directory,
         now_secs: u64,
     ) -> Verdict {
-        let header = view.single_header(&self.header);
+        let header = view.single_header(&self.header).and_then(|h| {
+            if self.has_cgi_alias(view) {
+                Err(Repeated)
+            } else {
+                Ok(h)
+            }
+        });
         let Ok(header) = header.and_then(|h| match self.query.as_deref() {
             Some(q) if view.is_query_param_repeated(q) => Err(Repeated),
             _ => Ok(h),

@@ -34,6 +34,28 @@ fn keyed() -> Result<(Setup, String)> {
 }
 
 #[test]
+fn a_key_header_spelled_with_underscores_is_a_repeated_key() -> Result<()> {
+    // CGI-style upstreams (PHP, WSGI) read `x_api_key` and `x-api-key` as one variable,
+    // HTTP_X_API_KEY: the gateway would check one key and the upstream read another, and
+    // `hide_credentials` would let the second through.
+    let (s, key) = keyed()?;
+    let hits = s.upstream.hits();
+    for path in ["/keyed", "/hidden"] {
+        refused(
+            &s.get(path, &[("x-api-key", &key), ("x_api_key", "tg_forged")])?,
+            400,
+            &format!("{path}: x-api-key and x_api_key"),
+        )?;
+    }
+    assert_eq!(
+        s.upstream.hits(),
+        hits,
+        "no second key reached the upstream"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_key_parameter_with_a_percent_encoded_name_is_a_repeated_key() -> Result<()> {
     // Upstreams decode parameter names: `api%6Bey` is `apikey` to them, so the gateway
     // would check the first and the upstream (most read the last) the forged one.
