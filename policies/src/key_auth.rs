@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
 use crate::directory::{Consumer, Directory, KeyHash};
 use crate::headers::is_cgi_alias;
@@ -61,9 +61,10 @@ impl KeyAuth {
                 .any(|client| is_cgi_alias(client.as_str(), name))
     }
 
-    /// Identifies the consumer by the key (header first, then the query parameter, taken raw).
-    /// 400 when the header (under any `_`/`-` spelling) or the parameter comes twice; 401 when the key is missing,
-    /// unknown, revoked, or expired (`expires` <= now: a key expires at that second).
+    /// Identifies the consumer by the key (in the header or the query parameter, taken raw).
+    /// 400 when the header (under any `_`/`-` spelling) or the parameter comes twice, or
+    /// both come with different values; 401 when the key is missing, unknown, revoked, or
+    /// expired (`expires` <= now: a key expires at that second).
     pub fn on_request(
         &self,
         view: &RequestView<'_>,
@@ -84,15 +85,20 @@ impl KeyAuth {
         }) else {
             return Verdict::Respond(Rejection::bad_request(KIND, "repeated api key"));
         };
-        let presented = header
-            .map(|v| v.as_bytes())
-            .or_else(|| {
-                self.query
-                    .as_deref()
-                    .and_then(|q| view.query_param(q))
-                    .map(str::as_bytes)
-            })
-            .filter(|k| !k.is_empty());
+        let from_query = self
+            .query
+            .as_deref()
+            .and_then(|q| view.query_param(q))
+            .map(str::as_bytes);
+        // A key in the header and another in the query: the gateway would check the header,
+        // and an upstream reading the parameter take the other for the caller's key.
+        let presented = match (header.map(HeaderValue::as_bytes), from_query) {
+            (Some(h), Some(q)) if h != q => {
+                return Verdict::Respond(Rejection::bad_request(KIND, "repeated api key"))
+            }
+            (h, q) => h.or(q),
+        }
+        .filter(|k| !k.is_empty());
         let Some(presented) = presented else {
             return Verdict::Respond(Rejection::unauthorized(KIND, "missing api key"));
         };

@@ -84,3 +84,27 @@ fn a_key_parameter_with_a_percent_encoded_name_is_a_repeated_key() -> Result<()>
     );
     Ok(())
 }
+
+#[test]
+fn a_key_in_both_the_header_and_the_query_is_a_repeated_key() -> Result<()> {
+    // The gateway checks the header; an upstream reading the parameter would take the
+    // forged one for the caller's key.
+    let (s, key) = keyed()?;
+    let hits = s.upstream.hits();
+    refused(
+        &s.get("/keyed?apikey=tg_forged", &[("x-api-key", &key)])?,
+        400,
+        "a key header and another key parameter",
+    )?;
+    assert_eq!(
+        s.upstream.hits(),
+        hits,
+        "the forged key never reached the upstream"
+    );
+    // The same key in both places names one caller.
+    passed(
+        &s.get(&format!("/keyed?apikey={key}"), &[("x-api-key", &key)])?,
+        "the same key twice",
+    )?;
+    Ok(())
+}
