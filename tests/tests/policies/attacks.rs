@@ -157,3 +157,47 @@ fn a_rewrite_never_sends_a_scheme_relative_or_dot_segment_path_upstream() -> Res
     }
     Ok(())
 }
+
+#[test]
+fn header_edits_that_would_break_message_framing_are_refused_by_the_api() -> Result<()> {
+    // Accepted before: `set content-length: 0` dropped every request body on the way up
+    // (Pingora frames the body by the edited header) and `response.set content-length: 2`
+    // cut every answer to 2 bytes; `add host` made every request of the route a 500.
+    let s = Setup::start(&[])?;
+    let edits = [
+        json!({"request": {"set": {"content-length": "0"}}}),
+        json!({"request": {"add": {"transfer-encoding": "chunked"}}}),
+        json!({"request": {"set": {"connection": "close"}}}),
+        json!({"request": {"add": {"host": "internal.example"}}}),
+        json!({"request": {"remove": ["host"]}}),
+        json!({"response": {"set": {"content-length": "2"}}}),
+        json!({"response": {"add": {"Transfer-Encoding": "chunked"}}}),
+    ];
+    for (i, edit) in edits.iter().enumerate() {
+        let mut policy = edit.clone();
+        policy["type"] = json!("headers");
+        let answer = s
+            .admin
+            .post(
+                "/api/v1/routes",
+                &route(&format!("r{i}"), &[&format!("/r{i}")], json!([policy])),
+            )?
+            .expect_status(400, &format!("a route with {edit}"))?;
+        let text = answer.body.to_string();
+        anyhow::ensure!(text.contains("policies[0]"), "{edit}: {text}");
+    }
+    // Setting Host (a virtual host upstream) and removing a length stay allowed.
+    s.admin
+        .post(
+            "/api/v1/routes",
+            &route(
+                "host",
+                &["/host"],
+                json!([{"type": "headers", "request": {"set": {"host": "internal.example"}, "remove": ["content-length"]}}]),
+            ),
+        )?
+        .expect_status(201, "a route setting Host")?;
+    let echoed = passed(&s.get("/host", &[])?, "Host set")?;
+    assert_eq!(echoed.header("host"), Some("internal.example"));
+    Ok(())
+}
