@@ -90,15 +90,16 @@ impl KeyAuth {
             .as_deref()
             .and_then(|q| view.query_param(q))
             .map(str::as_bytes);
-        // A key in the header and another in the query: the gateway would check the header,
-        // and an upstream reading the parameter take the other for the caller's key.
-        let presented = match (header.map(HeaderValue::as_bytes), from_query) {
-            (Some(h), Some(q)) if h != q => {
-                return Verdict::Respond(Rejection::bad_request(KIND, "repeated api key"))
+        // A key in the header and another in the query (even after a `;`, see
+        // `query_param_values`): the gateway would check the header, and an upstream reading
+        // the parameter take the other for the caller's key.
+        let header = header.map(HeaderValue::as_bytes);
+        if let (Some(h), Some(q)) = (header, self.query.as_deref()) {
+            if view.query_param_values(q).any(|v| v.as_bytes() != h) {
+                return Verdict::Respond(Rejection::bad_request(KIND, "repeated api key"));
             }
-            (h, q) => h.or(q),
         }
-        .filter(|k| !k.is_empty());
+        let presented = header.or(from_query).filter(|k| !k.is_empty());
         let Some(presented) = presented else {
             return Verdict::Respond(Rejection::unauthorized(KIND, "missing api key"));
         };

@@ -55,14 +55,24 @@ impl<'a> RequestView<'a> {
     }
 
     /// Whether query parameter `name` (as [`RequestView::query_param`] reads it) comes
-    /// more than once, under any spelling of its name.
+    /// more than once, under any spelling of its name, counting `;` as a separator too
+    /// ([`RequestView::query_param_values`]).
     pub fn is_query_param_repeated(&self, name: &str) -> bool {
-        self.query.is_some_and(|q| {
-            q.split('&')
-                .filter(|pair| is_param_named(param_name(pair), name))
-                .nth(1)
-                .is_some()
-        })
+        self.query_param_values(name).nth(1).is_some()
+    }
+
+    /// The raw values of every parameter named `name` ([`is_param_named`]), the query
+    /// split at `;` as well as `&`: Rack 2 (Rails up to 7.0) and Python before 3.9.2 split
+    /// so, and to them `x=1;apikey=K` holds an `apikey`. For finding every value an
+    /// upstream may read, not for reading the one the gateway checks.
+    pub fn query_param_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.query
+            .into_iter()
+            .flat_map(|q| q.split(['&', ';']))
+            .filter_map(move |pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                is_param_named(k, name).then_some(v)
+            })
     }
 }
 
@@ -260,6 +270,16 @@ mod tests {
             ..view
         };
         assert!(view.is_query_param_repeated("apikey"));
+        let view = RequestView {
+            query: Some("apikey=a&x=1;apikey=b"),
+            ..view
+        };
+        assert!(view.is_query_param_repeated("apikey"));
+        let view = RequestView {
+            query: Some("apikey=a;b&x=1"),
+            ..view
+        };
+        assert!(!view.is_query_param_repeated("apikey"));
         assert_eq!(
             view.single_header(&HeaderName::from_static("x-api-key")),
             Err(Repeated)

@@ -109,6 +109,35 @@ fn a_key_in_both_the_header_and_the_query_is_a_repeated_key() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_key_parameter_after_a_semicolon_is_a_repeated_key() -> Result<()> {
+    // Rack 2 (Rails up to 7.0) and Python before 3.9.2 split queries at `;` as well as
+    // `&`: to them `x=1;apikey=FORGED` holds a second key the gateway did not see.
+    let (s, key) = keyed()?;
+    let hits = s.upstream.hits();
+    refused(
+        &s.get(&format!("/keyed?apikey={key}&x=1;apikey=tg_forged"), &[])?,
+        400,
+        "a second key parameter after a ;",
+    )?;
+    refused(
+        &s.get("/keyed?x=1;apikey=tg_forged", &[("x-api-key", &key)])?,
+        400,
+        "a key header and a key parameter after a ;",
+    )?;
+    assert_eq!(
+        s.upstream.hits(),
+        hits,
+        "no second key reached the upstream"
+    );
+    let echoed = passed(
+        &s.get(&format!("/keyed?apikey={key}&x=a;b"), &[])?,
+        "a ; elsewhere",
+    )?;
+    assert_eq!(echoed.query, format!("apikey={key}&x=a;b"));
+    Ok(())
+}
+
 /// Whether `path` has an empty segment or a dot segment: not what a canonical client path
 /// becomes, and `//host/x` reads as a scheme-relative reference (another host) to
 /// upstreams that build redirects or URLs from the path.
