@@ -18,7 +18,7 @@ use crate::jwt::JwtAuth;
 use crate::key_auth::KeyAuth;
 use crate::problem::{Problem, Problems};
 use crate::rate_limit::RateLimit;
-use crate::request::{strip_query_params, HeaderSink, RequestState, RequestView};
+use crate::request::{is_param_named, strip_query_params, HeaderSink, RequestState, RequestView};
 use crate::request_size::RequestSize;
 use crate::rewrite::{Rewrite, RewriteError};
 use crate::spec::PolicySpec;
@@ -249,7 +249,7 @@ impl Chain {
             self.policies.iter().any(|p| match p {
                 Policy::KeyAuth(k) => k
                     .hidden_query()
-                    .is_some_and(|q| name.is_none_or(|n| n == q)),
+                    .is_some_and(|q| name.is_none_or(|n| is_param_named(n, q))),
                 _ => false,
             })
         };

@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
 use crate::directory::{Consumer, Directory, KeyHash};
+use crate::headers::is_cgi_alias;
 use crate::problem::Problem;
 use crate::request::{Repeated, RequestState, RequestView};
 use crate::verdict::{Rejection, Verdict};
@@ -48,9 +49,22 @@ impl KeyAuth {
         self.query.as_deref().filter(|_| self.hide)
     }
 
-    /// Identifies the consumer by the key (header first, then the query parameter, taken raw).
-    /// 400 when the header or the parameter comes twice; 401 when the key is missing,
-    /// unknown, revoked, or expired (`expires` <= now: a key expires at that second).
+    /// Whether the request has a header that differs from the key header only by `_` for
+    /// `-` (`x_api_key`): CGI-style upstreams (PHP, WSGI) read both as `HTTP_X_API_KEY`, so
+    /// it is a second key the gateway would not check (nor hide).
+    fn has_cgi_alias(&self, view: &RequestView<'_>) -> bool {
+        let name = self.header.as_str();
+        name.contains(['-', '_'])
+            && view
+                .headers
+                .keys()
+                .any(|client| is_cgi_alias(client.as_str(), name))
+    }
+
+    /// Identifies the consumer by the key (in the header or the query parameter, taken raw).
+    /// 400 when the header (under any `_`/`-` spelling) or the parameter comes twice, or
+    /// both come with different values; 401 when the key is missing, unknown, revoked, or
+    /// expired (`expires` <= now: a key expires at that second).
     pub fn on_request(
         &self,
         view: &RequestView<'_>,
@@ -58,22 +72,34 @@ impl KeyAuth {
         directory: &Directory,
         now_secs: u64,
     ) -> Verdict {
-        let header = view.single_header(&self.header);
+        let header = view.single_header(&self.header).and_then(|h| {
+            if self.has_cgi_alias(view) {
+                Err(Repeated)
+            } else {
+                Ok(h)
+            }
+        });
         let Ok(header) = header.and_then(|h| match self.query.as_deref() {
             Some(q) if view.is_query_param_repeated(q) => Err(Repeated),
             _ => Ok(h),
         }) else {
             return Verdict::Respond(Rejection::bad_request(KIND, "repeated api key"));
         };
-        let presented = header
-            .map(|v| v.as_bytes())
-            .or_else(|| {
-                self.query
-                    .as_deref()
-                    .and_then(|q| view.query_param(q))
-                    .map(str::as_bytes)
-            })
-            .filter(|k| !k.is_empty());
+        let from_query = self
+            .query
+            .as_deref()
+            .and_then(|q| view.query_param(q))
+            .map(str::as_bytes);
+        // A key in the header and another in the query (even after a `;`, see
+        // `query_param_values`): the gateway would check the header, and an upstream reading
+        // the parameter take the other for the caller's key.
+        let header = header.map(HeaderValue::as_bytes);
+        if let (Some(h), Some(q)) = (header, self.query.as_deref()) {
+            if view.query_param_values(q).any(|v| v.as_bytes() != h) {
+                return Verdict::Respond(Rejection::bad_request(KIND, "repeated api key"));
+            }
+        }
+        let presented = header.or(from_query).filter(|k| !k.is_empty());
         let Some(presented) = presented else {
             return Verdict::Respond(Rejection::unauthorized(KIND, "missing api key"));
         };

@@ -32,11 +32,13 @@ impl<'a> RequestView<'a> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The raw value of query parameter `name` (not percent-decoded), if present.
+    /// The raw value (not percent-decoded) of the first query parameter named `name` as
+    /// an upstream reads names ([`is_param_named`]: `api%6Bey` and `APIKEY` are `apikey`),
+    /// if present.
     pub fn query_param(&self, name: &str) -> Option<&'a str> {
         self.query?.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k == name).then_some(v)
+            is_param_named(k, name).then_some(v)
         })
     }
 
@@ -52,15 +54,25 @@ impl<'a> RequestView<'a> {
         }
     }
 
-    /// Whether query parameter `name` (raw, as [`RequestView::query_param`] reads it) comes
-    /// more than once.
+    /// Whether query parameter `name` (as [`RequestView::query_param`] reads it) comes
+    /// more than once, under any spelling of its name, counting `;` as a separator too
+    /// ([`RequestView::query_param_values`]).
     pub fn is_query_param_repeated(&self, name: &str) -> bool {
-        self.query.is_some_and(|q| {
-            q.split('&')
-                .filter(|pair| param_name(pair) == name)
-                .nth(1)
-                .is_some()
-        })
+        self.query_param_values(name).nth(1).is_some()
+    }
+
+    /// The raw values of every parameter named `name` ([`is_param_named`]), the query
+    /// split at `;` as well as `&`: Rack 2 (Rails up to 7.0) and Python before 3.9.2 split
+    /// so, and to them `x=1;apikey=K` holds an `apikey`. For finding every value an
+    /// upstream may read, not for reading the one the gateway checks.
+    pub fn query_param_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.query
+            .into_iter()
+            .flat_map(|q| q.split(['&', ';']))
+            .filter_map(move |pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                is_param_named(k, name).then_some(v)
+            })
     }
 }
 
@@ -72,6 +84,41 @@ pub struct Repeated;
 /// The raw name of one `name=value` pair of a query string.
 pub(crate) fn param_name(pair: &str) -> &str {
     pair.split_once('=').map_or(pair, |(name, _)| name)
+}
+
+/// Whether the raw parameter name `raw` is `name` as an upstream may read it:
+/// percent-decoded (`api%6Bey`), `+` as a space, and ASCII case ignored (ASP.NET reads
+/// names so). Comparing raw names only would let `apikey=K&api%6Bey=forged` pass as one
+/// key (the gateway checks `K`, the upstream decodes both and may read the forged one),
+/// and `hide_credentials` would let the encoded one through. A `%` not followed by two
+/// hex digits is itself, as decoders take it.
+pub(crate) fn is_param_named(raw: &str, name: &str) -> bool {
+    if raw == name {
+        return true;
+    }
+    let (raw, mut want) = (raw.as_bytes(), name.bytes());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |at: usize| raw.get(at).and_then(|b| (*b as char).to_digit(16));
+        let byte = match (raw[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                i += 3;
+                (high * 16 + low) as u8
+            }
+            (b'+', ..) => {
+                i += 1;
+                b' '
+            }
+            (b, ..) => {
+                i += 1;
+                b
+            }
+        };
+        if !want.next().is_some_and(|w| w.eq_ignore_ascii_case(&byte)) {
+            return false;
+        }
+    }
+    want.next().is_none()
 }
 
 /// `query` without the parameters `is_removed` names (raw names); every other byte is
@@ -188,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn a_parameter_name_matches_however_an_upstream_decodes_it() {
+        assert!(is_param_named("apikey", "apikey"));
+        assert!(is_param_named("api%6Bey", "apikey"));
+        assert!(is_param_named("%61%70%69%6b%65%79", "apikey"));
+        assert!(is_param_named("APIKEY", "apikey"));
+        assert!(is_param_named("api+key", "api key"));
+        assert!(is_param_named("a%ZZ", "a%zz"));
+        assert!(!is_param_named("apikey2", "apikey"));
+        assert!(!is_param_named("api%6B", "apikey"));
+        assert!(!is_param_named("api%6Beyy", "apikey"));
+        assert!(!is_param_named("", "apikey"));
+    }
+
+    #[test]
     fn finds_repeated_query_params_and_headers() {
         let mut headers = HeaderMap::new();
         headers.append("x-api-key", HeaderValue::from_static("a"));
@@ -204,6 +265,21 @@ mod tests {
         };
         assert!(view.is_query_param_repeated("apikey"));
         assert!(!view.is_query_param_repeated("apikey2"));
+        let view = RequestView {
+            query: Some("apikey=a&api%6Bey=b"),
+            ..view
+        };
+        assert!(view.is_query_param_repeated("apikey"));
+        let view = RequestView {
+            query: Some("apikey=a&x=1;apikey=b"),
+            ..view
+        };
+        assert!(view.is_query_param_repeated("apikey"));
+        let view = RequestView {
+            query: Some("apikey=a;b&x=1"),
+            ..view
+        };
+        assert!(!view.is_query_param_repeated("apikey"));
         assert_eq!(
             view.single_header(&HeaderName::from_static("x-api-key")),
             Err(Repeated)

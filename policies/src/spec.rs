@@ -319,6 +319,8 @@ impl HeaderEditsSpec {
             for (name, value) in map {
                 if !is_header_name(name) {
                     p.push(format!("{field}.{name}"), "must be a valid header name");
+                } else if let Some(why) = refused_edit(name, field) {
+                    p.push(format!("{field}.{name}"), why);
                 }
                 if http::HeaderValue::from_str(value).is_err() {
                     p.push(format!("{field}.{name}"), "must be a valid header value");
@@ -328,9 +330,41 @@ impl HeaderEditsSpec {
         for (i, name) in self.remove.iter().enumerate() {
             if !is_header_name(name) {
                 p.push(format!("remove[{i}]"), "must be a valid header name");
+            } else if let Some(why) = refused_edit(name, "remove") {
+                p.push(format!("remove[{i}]"), why);
             }
         }
         p.into_vec()
+    }
+}
+
+/// Why header `name` (a valid name, any case) may not be edited by `op` (`set`, `add`,
+/// `remove`), if so. The gateway frames each message itself: a `Content-Length` or
+/// `Transfer-Encoding` set or added by config cut bodies short (Pingora writes the body by
+/// the edited header: `set content-length: 0` dropped every request body, a response's
+/// `set content-length: 2` cut every answer to 2 bytes), and hop-by-hop fields are the
+/// gateway's own. A second `Host` (added) failed every request of the route with 500, and
+/// none (removed) is no HTTP/1.1 request; `set` replaces it, as a virtual host upstream
+/// needs. Removing a length or a hop-by-hop field is harmless: the gateway frames and
+/// drops them anyway.
+fn refused_edit(name: &str, op: &str) -> Option<&'static str> {
+    const FRAMING: [&str; 8] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    ];
+    let name = name.to_ascii_lowercase();
+    match (op, name.as_str()) {
+        ("set" | "add", n) if FRAMING.contains(&n) => {
+            Some("the gateway frames messages itself: this field cannot be set or added")
+        }
+        ("add" | "remove", "host") => Some("host can only be set (replaced)"),
+        _ => None,
     }
 }
 
@@ -569,4 +603,27 @@ pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
     s.parse::<ipnet::IpNet>()
         .ok()
         .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_edits_that_would_break_framing_are_refused() {
+        let spec = |json: serde_json::Value| -> HeaderEditsSpec {
+            serde_json::from_value(json).expect("edits spec")
+        };
+        for refused in [
+            serde_json::json!({"set": {"Content-Length": "0"}}),
+            serde_json::json!({"add": {"transfer-encoding": "chunked"}}),
+            serde_json::json!({"set": {"upgrade": "h2c"}}),
+            serde_json::json!({"add": {"host": "a"}}),
+            serde_json::json!({"remove": ["Host"]}),
+        ] {
+            assert!(!spec(refused.clone()).validate().is_empty(), "{refused}");
+        }
+        let allowed = spec(serde_json::json!({"set": {"host": "a"}, "remove": ["content-length"]}));
+        assert_eq!(allowed.validate(), vec![]);
+    }
 }

@@ -4,6 +4,7 @@
 //! upstream.
 
 mod policies {
+    mod attacks;
     mod credentials;
     mod filters;
     pub mod jwt;
