@@ -88,10 +88,15 @@ fn install_logs() {
     }
 }
 
-fn print_problems(problems: &[storage::Problem]) {
-    for p in problems {
-        eprintln!("{}: {}", p.path, p.message);
-    }
+/// One line per problem: `FILE: PATH: message` (`FILE: message` without a path).
+fn problem_lines(file: &Path, problems: &[storage::Problem]) -> Vec<String> {
+    problems
+        .iter()
+        .map(|p| match p.path.as_str() {
+            "" => format!("{}: {}", file.display(), p.message),
+            path => format!("{}: {path}: {}", file.display(), p.message),
+        })
+        .collect()
 }
 
 fn read_config(file: &Path) -> anyhow::Result<Result<storage::Config, storage::StoreError>> {
@@ -110,8 +115,8 @@ fn check(file: &Path) -> anyhow::Result<ExitCode> {
         println!("{}: ok", file.display());
         Ok(ExitCode::SUCCESS)
     } else {
-        for p in &problems {
-            println!("{}: {}", p.path, p.message);
+        for line in problem_lines(file, &problems) {
+            println!("{line}");
         }
         Ok(ExitCode::FAILURE)
     }
@@ -121,7 +126,9 @@ fn import(file: &Path, replace: bool, data_dir: &Path) -> anyhow::Result<ExitCod
     let config = match read_config(file)? {
         Ok(c) => c,
         Err(storage::StoreError::Invalid { problems }) => {
-            print_problems(&problems);
+            for line in problem_lines(file, &problems) {
+                eprintln!("{line}");
+            }
             return Ok(ExitCode::FAILURE);
         }
         Err(e) => return Err(e).context("parsing the config"),
@@ -133,7 +140,9 @@ fn import(file: &Path, replace: bool, data_dir: &Path) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Err(storage::StoreError::Invalid { problems }) => {
-            print_problems(&problems);
+            for line in problem_lines(file, &problems) {
+                eprintln!("{line}");
+            }
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e).context("importing"),

@@ -223,3 +223,32 @@ fn export_leaves_secrets_out_unless_asked_and_a_plain_export_imports_back_keepin
     assert!(again.stdout.contains(SECRET), "{}", again.stdout);
     Ok(())
 }
+
+#[test]
+fn check_names_the_file_and_line_and_reports_every_object_that_does_not_read() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &file,
+        "upstreams:\n  - id: a\n    targets: [{addr: \"127.0.0.1:1\"}]\n    balancing: sideways\n\
+         routes:\n  - id: r\n    paths: [\"/\"]\n    upstream: a\n    priority: high\n",
+    )?;
+    let name = file.display().to_string();
+    let out = run_cli(&["check", &name], &[])?;
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with(&format!(
+            "{name}: upstreams[0].balancing: invalid YAML (line 4, column 16): unknown variant"
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(&format!("{name}: routes[0].priority: ")),
+        "{}",
+        lines[1]
+    );
+    Ok(())
+}
