@@ -1,6 +1,6 @@
 //! What the upstream is told about the original request: `X-Forwarded-For` (appended),
 //! `X-Forwarded-Proto`, `X-Forwarded-Host`, `x-request-id` (a client's `Forwarded` is
-//! dropped), and the path after `strip_prefix`.
+//! dropped, and so are its `_` spellings of these names).
 
 use std::net::IpAddr;
 
@@ -27,6 +27,33 @@ pub struct Origin<'a> {
     pub request_id: &'a RequestId,
 }
 
+/// The names of what the gateway tells the upstream about the client, and `x-real-ip`
+/// (which other proxies set and many applications read).
+const FORWARDING_NAMES: [&str; 6] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-request-id",
+    "x-real-ip",
+    "forwarded",
+];
+
+/// Drops a client's header spelled with `_` for `-` of a forwarding name
+/// (`x_forwarded_for`): CGI-style upstreams (PHP, WSGI) read it as the same variable
+/// (`HTTP_X_FORWARDED_FOR`) as the gateway's own header, so a client could spoof its
+/// address or scheme beside it. nginx drops every header with an underscore by default.
+/// Costs one look at the names when none has an underscore.
+fn drop_cgi_aliases(headers: &mut HeaderMap) {
+    use policies::HeaderSink as _;
+    headers.remove_matching(&|name: &HeaderName| {
+        let name = name.as_str();
+        name.contains('_')
+            && FORWARDING_NAMES
+                .iter()
+                .any(|ours| policies::headers::is_cgi_alias(name, ours))
+    });
+}
+
 /// Sets the forwarding headers on the request to the upstream. `X-Forwarded-For` keeps
 /// what earlier proxies wrote, every line of it in order, and appends the client address
 /// (as nginx's `$proxy_add_x_forwarded_for` does); the other headers are replaced (this
@@ -37,6 +64,7 @@ pub struct Origin<'a> {
 /// the client sent (host, request id) are shared, not copied.
 pub fn apply(headers: &mut HeaderMap, origin: &Origin<'_>) {
     headers.remove(http::header::FORWARDED);
+    drop_cgi_aliases(headers);
     if let Some(ip) = origin.client_ip {
         let mut addr = [0u8; MAX_IP_LEN];
         let addr = write_ip(ip, &mut addr);
@@ -183,6 +211,31 @@ mod tests {
             .get(name)
             .map(|v| v.to_str().expect("ascii").to_owned())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn drops_underscore_spellings_of_the_forwarding_headers() {
+        let id = request_id();
+        let mut h = HeaderMap::new();
+        for name in [
+            "x_forwarded_for",
+            "x_forwarded_proto",
+            "x_real_ip",
+            "x_request_id",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_static("6.6.6.6"),
+            );
+        }
+        h.insert("x_other_thing", HeaderValue::from_static("kept"));
+        apply(&mut h, &origin("192.0.2.7", &id));
+        assert!(
+            h.keys()
+                .all(|n| !n.as_str().starts_with("x_") || n.as_str() == "x_other_thing"),
+            "{h:?}"
+        );
+        assert_eq!(get(&X_FORWARDED_FOR, &h), "192.0.2.7");
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl HeaderEdits {
 
 /// Whether `client` is another name than `name` that a CGI-style upstream reads as the
 /// same variable (`-` and `_` both become `_`; names here are already lower case).
-pub(crate) fn is_cgi_alias(client: &str, name: &str) -> bool {
+pub fn is_cgi_alias(client: &str, name: &str) -> bool {
     client.len() == name.len()
         && client != name
         && client

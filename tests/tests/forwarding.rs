@@ -86,3 +86,29 @@ fn request_body_and_method_are_forwarded() -> Result<()> {
     assert_eq!(server.hits(), 1);
     Ok(())
 }
+
+#[test]
+fn underscore_spellings_of_forwarding_headers_never_reach_the_upstream() -> Result<()> {
+    // PHP and WSGI read `x_forwarded_for` as HTTP_X_FORWARDED_FOR, the same variable as the
+    // gateway's own header: a client could spoof its address or scheme beside it. nginx
+    // drops headers with underscores by default.
+    let (gateway, _server) = setup()?;
+    let answer = send(
+        &http_client(),
+        "GET",
+        &gateway.url("/a"),
+        &[
+            ("x_forwarded_for", "6.6.6.6"),
+            ("x_forwarded_proto", "https"),
+            ("x_real_ip", "6.6.6.6"),
+            ("x_custom_header", "kept"),
+        ],
+    )?;
+    let echoed = answer.echo()?;
+    for spoof in ["x_forwarded_for", "x_forwarded_proto", "x_real_ip"] {
+        assert_eq!(echoed.header(spoof), None, "{spoof}: {:?}", echoed.headers);
+    }
+    assert_eq!(echoed.header("x_custom_header"), Some("kept"));
+    assert_eq!(echoed.header("x-forwarded-for"), Some("127.0.0.1"));
+    Ok(())
+}

@@ -149,7 +149,6 @@ fn is_canonical(path: &str) -> bool {
 }
 
 #[test]
-#[ignore = "for the lead's canonical checks of rewritten paths (edge/src/policy.rs)"]
 fn a_rewrite_never_sends_a_scheme_relative_or_dot_segment_path_upstream() -> Result<()> {
     // A prefix written without its slash, a replacement with one: `/r/evil.example/x`
     // became `//evil.example/x` upstream; a dot in the replacement, `/public/./x`.
