@@ -122,7 +122,7 @@ fn syntax_errors_name_line_and_column() {
         panic!("expected Invalid")
     };
     assert!(
-        problems[0].message.contains("line 1 column"),
+        problems[0].message.contains("line 1, column"),
         "{problems:?}"
     );
 }
