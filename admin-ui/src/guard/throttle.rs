@@ -5,7 +5,9 @@
 //! failure when it is reserved, before its check runs (a check whose caller went away
 //! still counts); a right password then clears the name's count. Counted by user name, not client address: a guesser changing addresses
 //! gains nothing, and the cost, an admin who must wait out the delay, is bounded by
-//! [`MAX_DELAY`]. At most [`MAX_NAMES`] names are tracked; the longest idle goes first.
+//! [`MAX_DELAY`]. At most [`MAX_NAMES`] names are tracked; beyond that the name with the
+//! fewest failures goes first (the longest idle of them), so that guessing for many
+//! made-up names cannot push out the count of the name under attack.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -58,11 +60,13 @@ impl LoginThrottle {
     pub(crate) fn reserve(&self, user: &str, now: Instant) {
         let mut names = self.names.lock();
         if !names.contains_key(user) && names.len() >= MAX_NAMES {
-            let idlest = names
+            // Fewest failures first: a flood of made-up names (one failure each) evicts
+            // its own names, not the one it is guessing for.
+            let evicted = names
                 .iter()
-                .min_by_key(|(_, f)| f.last)
+                .min_by_key(|(_, f)| (f.count, f.last))
                 .map(|(name, _)| name.clone());
-            if let Some(name) = idlest {
+            if let Some(name) = evicted {
                 names.remove(&name);
             }
         }
@@ -144,16 +148,33 @@ mod tests {
     }
 
     #[test]
-    fn tracks_a_bounded_number_of_names_dropping_the_idlest() {
+    fn tracks_a_bounded_number_of_names_dropping_the_idlest_of_the_fewest_failures() {
         let throttle = LoginThrottle::default();
         let t0 = Instant::now();
-        for _ in 0..FREE_FAILURES {
-            throttle.reserve("oldest", t0);
-        }
+        throttle.reserve("oldest", t0);
         for i in 0..MAX_NAMES {
             throttle.reserve(&format!("guess-{i}"), t0 + Duration::from_secs(1));
         }
         assert_eq!(throttle.names.lock().len(), MAX_NAMES);
         assert_eq!(throttle.check("oldest", t0), Ok(()), "dropped first");
+    }
+
+    #[test]
+    fn a_flood_of_new_names_does_not_evict_a_throttled_name() {
+        // The attack: one wrong password for each of MAX_NAMES made-up names (10,000
+        // argon2 checks, minutes on two cores) used to push the idlest name out, which is
+        // the name under attack (its throttled attempts are refused without touching it),
+        // and with it its count: five free guesses again.
+        let throttle = LoginThrottle::default();
+        let t0 = Instant::now();
+        for _ in 0..FREE_FAILURES + 2 {
+            throttle.reserve("admin", t0);
+        }
+        let later = t0 + Duration::from_secs(1);
+        for i in 0..MAX_NAMES {
+            throttle.reserve(&format!("guess-{i}"), later);
+        }
+        assert_eq!(throttle.names.lock().len(), MAX_NAMES);
+        assert!(throttle.check("admin", later).is_err(), "still throttled");
     }
 }
