@@ -1,0 +1,56 @@
+//! Attacks on the admin surface through the real binary: what a password guesser or a
+//! curious admin can make the gateway do beyond what `admin_hardening.rs` covers.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use serde_json::Value;
+use tests::console::Console;
+use tests::{http_client, wait_until, Gateway};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The JSON log lines of stderr whose message contains `message`.
+fn logged(gateway: &Gateway, message: &str) -> Vec<(usize, Value)> {
+    gateway
+        .stderr()
+        .lines()
+        .filter_map(|line| Some((line.len(), serde_json::from_str::<Value>(line).ok()?)))
+        .filter(|(_, l)| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(message))
+        })
+        .collect()
+}
+
+#[test]
+fn long_user_names_are_logged_cut_short() -> Result<()> {
+    // The attack: every refused login is logged with its user name, and a console login
+    // form takes 2 MB: 100 logins with 1 MB names wrote 100 MB of log.
+    let gateway = Gateway::start_default()?;
+    let long_name = format!("intruder{}", "x".repeat(200_000));
+    let console = Console::new(gateway.admin_addr());
+    let answer = console.post_login(&console.login_form()?, &long_name, "wrong")?;
+    ensure!(answer.status == 401, "console login: {}", answer.status);
+    let basic_name = format!("basic-intruder{}", "y".repeat(20_000));
+    let status = http_client()
+        .get(format!("http://{}/api/v1/status", gateway.admin_addr()))
+        .basic_auth(&basic_name, Some("wrong"))
+        .send()?
+        .status();
+    ensure!(status == 401, "Basic auth: {status}");
+    let lines = wait_until("both refusals to be logged", WAIT, || {
+        let lines = logged(&gateway, "login refused");
+        Ok((lines.len() == 2).then_some(lines))
+    })?;
+    for (len, line) in &lines {
+        ensure!(*len < 1024, "a log line of {len} bytes");
+        let user = line["fields"]["user"].as_str().unwrap_or_default();
+        ensure!(
+            user.starts_with("intruder") || user.starts_with("basic-intruder"),
+            "the log still names the user: {user}"
+        );
+    }
+    Ok(())
+}
