@@ -34,9 +34,11 @@ pub fn hide_issuer_secrets(issuer: &mut JwtIssuerSpec) {
 
 /// Fills what `config` leaves hidden from `current`, the stored config: a certificate
 /// without `key` takes the key of the stored certificate with its id; a JWT key with
-/// `secret: ""` takes the secret of the stored key of the issuer with its id that has the
-/// same `kid` (or, without `kid`, the same position). What has no stored counterpart stays
-/// empty, and validation refuses it.
+/// `secret: ""` takes the secret of the stored issuer with its id, when exactly one of that
+/// issuer's HMAC keys has the same `kid` (or, like it, none): with two, which one the
+/// hidden key stands for is unknown (dropping one of two `secret: ""` must not keep the
+/// dropped secret). What has no single stored counterpart stays empty, and validation
+/// refuses it: the secret must be given again.
 pub(crate) fn keep_hidden(config: &mut Config, current: &Config) {
     for cert in config.certificates.iter_mut().filter(|c| c.key.is_empty()) {
         if let Some(stored) = current.certificates.iter().find(|c| c.id == cert.id) {
@@ -47,16 +49,17 @@ pub(crate) fn keep_hidden(config: &mut Config, current: &Config) {
         let Some(stored) = current.jwt_issuers.iter().find(|i| i.id == issuer.id) else {
             continue;
         };
-        for (i, key) in issuer.keys.iter_mut().enumerate() {
+        for key in &mut issuer.keys {
             if key.secret.as_deref() != Some("") {
                 continue;
             }
-            let counterpart = match &key.kid {
-                Some(kid) => stored.keys.iter().find(|k| k.kid.as_ref() == Some(kid)),
-                None => stored.keys.get(i).filter(|k| k.kid.is_none()),
-            };
-            if let Some(secret) = counterpart.and_then(|k| k.secret.clone()) {
-                key.secret = Some(secret);
+            let mut counterparts = stored
+                .keys
+                .iter()
+                .filter(|k| k.kid == key.kid)
+                .filter_map(|k| k.secret.as_ref());
+            if let (Some(secret), None) = (counterparts.next(), counterparts.next()) {
+                key.secret = Some(secret.clone());
             }
         }
     }
@@ -124,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn hidden_secrets_keep_the_stored_ones_by_kid_or_position() {
+    fn hidden_secrets_keep_the_stored_ones_by_kid_or_lack_of_one() {
         let current = stored();
         let mut put_back = without_secrets(&current);
         keep_hidden(&mut put_back, &current);
@@ -145,5 +148,34 @@ mod tests {
             Some("a-brand-new-secret-value")
         );
         assert_eq!(changed.jwt_issuers[1].keys[0].secret.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_retired_secret_is_not_kept_for_the_key_left_in_its_place() {
+        // The attack (or the accident): an issuer with two HMAC keys is shown as two
+        // `secret: ""`; dropping the first (a leaked secret being rotated out) and putting
+        // the rest back used to give the one left the dropped key's secret, by position
+        // (by `kid` alike when two keys share one): the leaked secret stayed valid and
+        // the new one was lost. A hidden secret now keeps only an unambiguous counterpart.
+        for kid in [None, Some("same")] {
+            let current = Config {
+                jwt_issuers: vec![issuer(
+                    "idp",
+                    vec![
+                        secret_key(kid, "leaked-secret-0123456"),
+                        secret_key(kid, "fresh-secret-01234567"),
+                    ],
+                )],
+                ..Config::default()
+            };
+            let mut put_back = without_secrets(&current);
+            put_back.jwt_issuers[0].keys.remove(0);
+            keep_hidden(&mut put_back, &current);
+            assert_ne!(
+                put_back.jwt_issuers[0].keys[0].secret.as_deref(),
+                Some("leaked-secret-0123456"),
+                "kid {kid:?}"
+            );
+        }
     }
 }
