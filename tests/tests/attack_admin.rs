@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tests::console::Console;
 use tests::{http_client, wait_until, Gateway};
 
@@ -52,5 +52,32 @@ fn long_user_names_are_logged_cut_short() -> Result<()> {
             "the log still names the user: {user}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn a_post_without_a_body_or_content_type_creates_no_key() -> Result<()> {
+    // The attack: a POST without a body and without a Content-Type is one a web page may
+    // send to another site without asking it first (a "simple" request), with the
+    // browser's stored Basic credentials for it. `POST .../keys` took an empty body as
+    // `{}`: any site an admin visited could create API keys for a consumer.
+    let gateway = Gateway::start_default()?;
+    let admin = gateway.admin();
+    admin
+        .post("/api/v1/consumers", &json!({"id": "acme"}))?
+        .expect_status(201, "consumer")?;
+    let status = http_client()
+        .post(format!(
+            "http://{}/api/v1/consumers/acme/keys",
+            gateway.admin_addr()
+        ))
+        .basic_auth("admin", Some("e2e-admin-password"))
+        .send()?
+        .status();
+    ensure!(status == 415, "bodyless POST answered {status}");
+    let keys = admin
+        .get("/api/v1/consumers/acme/keys")?
+        .expect_status(200, "keys")?;
+    ensure!(keys.body == json!([]), "keys: {}", keys.text);
     Ok(())
 }
