@@ -81,3 +81,43 @@ fn a_post_without_a_body_or_content_type_creates_no_key() -> Result<()> {
     ensure!(keys.body == json!([]), "keys: {}", keys.text);
     Ok(())
 }
+
+#[test]
+fn an_hmac_secret_given_as_a_jwks_key_is_hidden_and_an_empty_one_refused() -> Result<()> {
+    // The attack: `GET /api/v1/jwt-issuers` hid `secret` but showed a JWKS `oct` key's `k`
+    // (the same HMAC secret, base64url); and `"k": ""` was taken as an empty HMAC key.
+    const K: &str = "ZTJlLWp3a3Mtc2VjcmV0LTAxMjM0NTY3";
+    let gateway = Gateway::start_default()?;
+    let admin = gateway.admin();
+    let issuer = |id: &str, k: &str| {
+        json!({"id": id, "issuer": "https://idp.example", "algorithms": ["HS256"],
+               "keys": [{"jwks": {"keys": [{"kty": "oct", "kid": "j1", "k": k}]}}]})
+    };
+    admin
+        .post("/api/v1/jwt-issuers", &issuer("idp", K))?
+        .expect_status(201, "issuer")?;
+    for path in [
+        "/api/v1/jwt-issuers",
+        "/api/v1/jwt-issuers/idp",
+        "/api/v1/config",
+    ] {
+        let shown = admin.get(path)?.expect_status(200, path)?;
+        ensure!(
+            !shown.text.contains(K),
+            "{path} shows the secret: {}",
+            shown.text
+        );
+    }
+    let shown = admin.get("/api/v1/jwt-issuers/idp")?.body;
+    admin
+        .put("/api/v1/jwt-issuers/idp", &shown)?
+        .expect_status(200, "put back as shown")?;
+    let empty = admin.post("/api/v1/jwt-issuers", &issuer("other", ""))?;
+    ensure!(
+        empty.status == 400,
+        "an empty k: {} {}",
+        empty.status,
+        empty.text
+    );
+    Ok(())
+}
