@@ -243,6 +243,12 @@ fn certificate(c: &CertificateSpec) -> Vec<Problem> {
     }
     if !syntax::is_pem(&c.cert) {
         p.push("cert", "must be PEM (-----BEGIN ... -----END ...)");
+    } else if c.cert.contains("PRIVATE KEY-----") {
+        // `cert` is shown to every admin; only `key` is hidden.
+        p.push(
+            "cert",
+            "must hold certificates only: the private key goes in key",
+        );
     }
     if !syntax::is_pem(&c.key) {
         p.push(
