@@ -29,6 +29,19 @@ pub(crate) const MAX_WAITING: usize = 64;
 /// What a [`Refusal::Busy`] asks the client to wait.
 pub(crate) const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// Characters of a user name that a log line keeps: a login form takes 2 MB, and every
+/// refused login is logged.
+const LOGGED_NAME_CHARS: usize = 64;
+
+/// `user` as log lines name it: cut after [`LOGGED_NAME_CHARS`] characters, then `…` and
+/// the name's length in bytes.
+pub(crate) fn logged_name(user: &str) -> std::borrow::Cow<'_, str> {
+    match user.char_indices().nth(LOGGED_NAME_CHARS) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &user[..cut], user.len()).into(),
+        None => user.into(),
+    }
+}
+
 /// Why an attempt was not checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {

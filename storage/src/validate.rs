@@ -38,7 +38,8 @@ pub fn validate_config(config: &Config) -> Vec<Problem> {
     });
     each(&mut p, &config.plans, |plan| plan.validate());
     each(&mut p, &config.jwt_issuers, |issuer| {
-        let problems = issuer.validate();
+        let mut problems = issuer.validate();
+        problems.extend(empty_jwk_secrets(issuer));
         if !problems.is_empty() {
             return problems;
         }
@@ -52,6 +53,26 @@ pub fn validate_config(config: &Config) -> Vec<Problem> {
     each(&mut p, &config.credentials, |c| credential(c, &names));
     unique_key_hashes(&mut p, &config.keys);
     p.into_vec()
+}
+
+/// A secret member of an inline JWKS key left `""`: a hidden one with no single stored
+/// counterpart (see `secrets.rs`). An empty `k` would be an empty HMAC key.
+fn empty_jwk_secrets(issuer: &policies::JwtIssuerSpec) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (i, key) in issuer.keys.iter().enumerate() {
+        let jwks = key.jwks.iter().flat_map(crate::secrets::jwks_keys);
+        for (j, jwk) in jwks.enumerate() {
+            for member in crate::secrets::SECRET_JWK_MEMBERS {
+                if crate::secrets::is_hidden(jwk, member) {
+                    problems.push(Problem::new(
+                        format!("keys[{i}].jwks.keys[{j}].{member}"),
+                        "must not be empty (give the secret again)",
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// Where problems of the object at `index` of the list `plural` are reported:
@@ -222,6 +243,12 @@ fn certificate(c: &CertificateSpec) -> Vec<Problem> {
     }
     if !syntax::is_pem(&c.cert) {
         p.push("cert", "must be PEM (-----BEGIN ... -----END ...)");
+    } else if c.cert.contains("PRIVATE KEY-----") {
+        // `cert` is shown to every admin; only `key` is hidden.
+        p.push(
+            "cert",
+            "must hold certificates only: the private key goes in key",
+        );
     }
     if !syntax::is_pem(&c.key) {
         p.push(

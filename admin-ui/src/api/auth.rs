@@ -137,12 +137,12 @@ async fn basic(
     let is_valid = match checked {
         Ok(is_valid) => is_valid,
         Err(refusal) => {
-            tracing::warn!(user = %username, %client, ?refusal, "admin API login throttled");
+            tracing::warn!(user = %crate::guard::logged_name(username), %client, ?refusal, "admin API login throttled");
             return Err(ApiError::refused(refusal));
         }
     };
     let Some(password_hash) = stored.filter(|_| is_valid) else {
-        tracing::warn!(user = %username, %client, "admin API login refused");
+        tracing::warn!(user = %crate::guard::logged_name(username), %client, "admin API login refused");
         return Err(ApiError::unauthorized());
     };
     state.inner.auth_cache.insert(

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use storage::Problem;
@@ -16,15 +16,17 @@ pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The raw body, read under [`MAX_BODY_BYTES`] (enforced by `DefaultBodyLimit` on the router),
 /// of a request whose `Content-Type` is JSON or YAML (see [`is_accepted_content_type`]);
-/// another one, or none with a non-empty body, is answered 415. A browser posts a form
-/// (`text/plain`, urlencoded, multipart) to another site without asking it first; it
-/// cannot send JSON without a CORS preflight, which the admin API never allows.
+/// another one, or none on a POST or with a non-empty body, is answered 415. A browser
+/// posts a form (`text/plain`, urlencoded, multipart), or nothing without a type, to
+/// another site without asking it first; it cannot send JSON without a CORS preflight,
+/// which the admin API never allows.
 pub(crate) struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_post = req.method() == Method::POST;
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
@@ -36,6 +38,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             Some(ct) if !is_accepted_content_type(&ct) => {
                 Err(unsupported(&format!("Content-Type {ct} is not accepted")))
             }
+            None if is_post => Err(unsupported("a POST needs a Content-Type")),
             None if !bytes.iter().all(u8::is_ascii_whitespace) => {
                 Err(unsupported("a body needs a Content-Type"))
             }

@@ -72,7 +72,7 @@ pub(crate) async fn submit(
     let is_valid = match checked {
         Ok(is_valid) => is_valid,
         Err(refusal) => {
-            tracing::warn!(user = %username, %client, ?refusal, "console login throttled");
+            tracing::warn!(user = %crate::guard::logged_name(&username), %client, ?refusal, "console login throttled");
             let secs = refusal.retry_after_secs();
             let (status, text) = match refusal {
                 Refusal::Throttled { .. } => (
@@ -91,7 +91,7 @@ pub(crate) async fn submit(
         }
     };
     if !is_valid {
-        tracing::warn!(user = %username, %client, "console login refused");
+        tracing::warn!(user = %crate::guard::logged_name(&username), %client, "console login refused");
         return Ok(login_page(
             StatusCode::UNAUTHORIZED,
             &username,

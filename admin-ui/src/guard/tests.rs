@@ -125,3 +125,13 @@ fn retry_after_rounds_up_to_whole_seconds() {
     };
     assert_eq!(refusal.retry_after_secs(), 1);
 }
+
+#[test]
+fn logged_names_are_cut_after_64_characters() {
+    assert_eq!(logged_name("admin"), "admin");
+    let long = "é".repeat(100);
+    assert_eq!(
+        logged_name(&long),
+        format!("{}… (200 bytes)", "é".repeat(64))
+    );
+}

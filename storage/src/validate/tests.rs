@@ -175,6 +175,32 @@ fn certificates_need_pem_and_names() {
 }
 
 #[test]
+fn a_certificate_bundle_holding_its_private_key_is_refused() {
+    // The attack (or the accident): a PEM bundle with the private key in it, as many
+    // tools write them, put in `cert`; only `key` is hidden, so GET
+    // /api/v1/certificates and the console showed the private key.
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+    let c = CertificateSpec {
+        id: "site".to_owned(),
+        snis: vec!["example.com".to_owned()],
+        cert: format!("{pem}{key}"),
+        key: key.to_owned(),
+    };
+    assert_eq!(paths(certificate(&c)), ["cert"]);
+    let rsa = CertificateSpec {
+        cert: format!("{pem}{}", key.replace("PRIVATE", "RSA PRIVATE")),
+        ..c.clone()
+    };
+    assert_eq!(paths(certificate(&rsa)), ["cert"]);
+    let fine = CertificateSpec {
+        cert: pem.to_owned(),
+        ..c
+    };
+    assert!(certificate(&fine).is_empty());
+}
+
+#[test]
 fn route_fields_are_checked_with_their_paths() {
     let config = Config {
         upstreams: vec![upstream_with("127.0.0.1:1")],

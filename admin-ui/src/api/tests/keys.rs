@@ -1,9 +1,9 @@
 //! API keys, basic-auth credentials and certificates: secrets are shown once or never.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use serde_json::{json, Value};
 
-use super::{problem_paths, Harness};
+use super::{problem_paths, Harness, TOKEN};
 
 #[tokio::test]
 async fn shows_a_new_key_once_and_never_lists_it_or_its_hash() {
@@ -49,19 +49,27 @@ async fn shows_a_new_key_once_and_never_lists_it_or_its_hash() {
 }
 
 #[tokio::test]
-async fn creates_a_key_without_a_body() {
+async fn creates_a_key_from_an_empty_json_body_but_not_from_a_bare_post() {
     let h = Harness::new();
     h.seed().await;
-    let created = h
-        .call(
-            axum::http::Method::POST,
-            "/api/v1/consumers/acme/keys",
-            None,
-        )
-        .await;
+    let post = |content_type: Option<&str>| {
+        let mut builder = axum::http::Request::builder()
+            .method(axum::http::Method::POST)
+            .uri("/api/v1/consumers/acme/keys")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        builder.body(axum::body::Body::empty()).expect("request")
+    };
+    let created = h.send(post(Some("application/json"))).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     assert_eq!(created.json["label"], Value::Null);
     assert_eq!(created.json["expires"], Value::Null);
+    // A bare POST is one any web page can send with a browser's stored Basic credentials.
+    let bare = h.send(post(None)).await;
+    assert_eq!(bare.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(h.store.config().keys.len(), 1);
 }
 
 #[tokio::test]
