@@ -40,13 +40,17 @@ impl Store {
 
     /// Forgets every session of `user` and flushes. Returns how many.
     pub fn delete_sessions_of(&self, user: &str) -> Result<usize, StoreError> {
+        self.drop_sessions_where(|s| s.user == user)
+    }
+
+    /// Drops every session for which `doomed` holds, and every unreadable one (it could
+    /// never be used), in one batch; flushes. Returns how many.
+    fn drop_sessions_where(&self, doomed: impl Fn(&Session) -> bool) -> Result<usize, StoreError> {
         let mut batch = sled::Batch::default();
         let mut dropped = 0;
         for entry in self.trees().sessions.iter() {
             let (key, value) = entry?;
-            // An unreadable session is dropped as well: it could never be used.
-            let owned = serde_json::from_slice::<Session>(&value).map_or(true, |s| s.user == user);
-            if owned {
+            if serde_json::from_slice::<Session>(&value).map_or(true, |s| doomed(&s)) {
                 batch.remove(key);
                 dropped += 1;
             }
@@ -89,23 +93,7 @@ impl Store {
 
     /// Drops every session expired at `now` (unix seconds) and flushes. Returns how many.
     pub fn prune_sessions(&self, now: u64) -> Result<usize, StoreError> {
-        let mut batch = sled::Batch::default();
-        let mut dropped = 0;
-        for entry in self.trees().sessions.iter() {
-            let (key, value) = entry?;
-            // An unreadable session is dropped as well: it could never be used.
-            let expired =
-                serde_json::from_slice::<Session>(&value).map_or(true, |s| s.expires <= now);
-            if expired {
-                batch.remove(key);
-                dropped += 1;
-            }
-        }
-        if dropped > 0 {
-            self.trees().sessions.apply_batch(batch)?;
-            self.trees().sessions.flush()?;
-        }
-        Ok(dropped)
+        self.drop_sessions_where(|s| s.expires <= now)
     }
 
     /// Forgets the session (logout). Missing sessions are fine.
