@@ -50,7 +50,7 @@ fn defaults_are_rise_2_fall_3_and_two_failed_checks_eject_nothing() -> Result<()
         Ok(seen)
     };
     let start = server.health_hits();
-    serve_until(&|| server.health_hits() >= start + 1)?;
+    serve_until(&|| server.health_hits() > start)?;
 
     // Two failed checks in a row: the target stays in.
     let before = server.health_hits();
