@@ -14,7 +14,7 @@ use storage::Config;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::policy::RoutePolicies;
 use crate::routing::Router;
-use crate::upstream::dns::{Resolve, SystemDns};
+use crate::upstream::dns::{self, Resolve, SystemDns};
 use crate::upstream::{Pool, UpstreamError};
 
 #[derive(Debug, thiserror::Error)]
@@ -121,15 +121,32 @@ impl Snapshot {
         if let Some(previous) = previous {
             directory.carry_last_used(&previous.directory);
         }
+        let carried: Vec<Option<Arc<Pool>>> = config
+            .upstreams
+            .iter()
+            .map(|spec| {
+                previous
+                    .and_then(|p| p.pools.get(&spec.id))
+                    .filter(|p| p.spec == *spec)
+                    .cloned()
+            })
+            .collect();
+        // The names of new pools are looked up together, not one after another.
+        let first = dns::prefetch(
+            resolver,
+            config
+                .upstreams
+                .iter()
+                .zip(&carried)
+                .filter(|(_, c)| c.is_none())
+                .flat_map(|(spec, _)| dns::names_of(spec))
+                .collect(),
+        );
         let mut pools = HashMap::with_capacity(config.upstreams.len());
-        for spec in &config.upstreams {
-            let carried = previous
-                .and_then(|p| p.pools.get(&spec.id))
-                .filter(|p| p.spec == *spec)
-                .cloned();
+        for (spec, carried) in config.upstreams.iter().zip(carried) {
             let pool = match carried {
                 Some(p) => p,
-                None => Pool::compile_with(spec, metrics, runtime, resolver.clone())?,
+                None => Pool::compile_prefetched(spec, metrics, runtime, resolver.clone(), &first)?,
             };
             pools.insert(spec.id.clone(), pool);
         }

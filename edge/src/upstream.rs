@@ -125,6 +125,19 @@ impl Pool {
         runtime: Option<&tokio::runtime::Handle>,
         resolver: Arc<dyn Resolve>,
     ) -> Result<Arc<Pool>, UpstreamError> {
+        let first = resolver.clone();
+        Pool::compile_prefetched(spec, metrics, runtime, resolver, &*first)
+    }
+
+    /// [`Pool::compile_with`], the lookups at compile asked of `first` (answers fetched in
+    /// advance for a whole snapshot: [`dns::prefetch`]); the refresh task asks `resolver`.
+    pub fn compile_prefetched(
+        spec: &UpstreamSpec,
+        metrics: &Metrics,
+        runtime: Option<&tokio::runtime::Handle>,
+        resolver: Arc<dyn Resolve>,
+        first: &dyn Resolve,
+    ) -> Result<Arc<Pool>, UpstreamError> {
         if spec.targets.is_empty() {
             return Err(UpstreamError::NoTargets {
                 upstream: spec.id.clone(),
@@ -142,7 +155,7 @@ impl Pool {
             let addrs = match Host::parse(&t.addr).ok_or_else(bad)? {
                 Host::Ip(addr) => vec![addr],
                 Host::Name { host, port } => {
-                    let found = dns::lookup(&*resolver, &host, port);
+                    let found = dns::lookup(first, &host, port);
                     names.push(dns::Name {
                         spec_index: k,
                         host,

@@ -8,6 +8,7 @@
 //! upstream outage. Lookups run on the blocking pool of the admin runtime, never on the
 //! request path. The task holds a `Weak` to its pool and is aborted when the pool drops.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -74,6 +75,65 @@ pub fn lookup(resolver: &dyn Resolve, host: &str, port: u16) -> Result<Vec<Socke
         return Err("no address".to_owned());
     }
     Ok(addrs)
+}
+
+/// At most this many lookups run at once when a snapshot compiles.
+const PREFETCH_THREADS: usize = 16;
+
+/// Answers looked up in advance by [`prefetch`]; other names are asked of `fallback`.
+#[derive(Debug)]
+pub struct Known {
+    answers: HashMap<(String, u16), Result<Vec<SocketAddr>, String>>,
+    fallback: Arc<dyn Resolve>,
+}
+
+impl Resolve for Known {
+    fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+        match self.answers.get(&(host.to_owned(), port)) {
+            Some(answer) => answer.clone(),
+            None => self.fallback.lookup(host, port),
+        }
+    }
+}
+
+/// Looks every name of `names` up at once (up to 16 at a time, on threads of their own),
+/// so a config whose names all time out (DNS down at a restart) waits about one timeout,
+/// not one per name. Blocking: call it off the request path.
+pub fn prefetch(resolver: &Arc<dyn Resolve>, mut names: Vec<(String, u16)>) -> Known {
+    names.sort_unstable();
+    names.dedup();
+    let mut answers = HashMap::with_capacity(names.len());
+    for batch in names.chunks(PREFETCH_THREADS) {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|(host, port)| {
+                    let r = &**resolver;
+                    (host, port, scope.spawn(move || r.lookup(host, *port)))
+                })
+                .collect();
+            for (host, port, handle) in running {
+                let answer = handle
+                    .join()
+                    .unwrap_or_else(|_| Err("the lookup panicked".to_owned()));
+                answers.insert((host.clone(), *port), answer);
+            }
+        });
+    }
+    Known {
+        answers,
+        fallback: resolver.clone(),
+    }
+}
+
+/// The names among the targets of `spec`.
+pub fn names_of(spec: &storage::UpstreamSpec) -> impl Iterator<Item = (String, u16)> + '_ {
+    spec.targets
+        .iter()
+        .filter_map(|t| match Host::parse(&t.addr)? {
+            Host::Name { host, port } => Some((host, port)),
+            Host::Ip(_) => None,
+        })
 }
 
 /// The wait before the next lookup round.

@@ -429,3 +429,82 @@ async fn a_huge_refresh_interval_is_accepted() {
     );
     assert!(p.select(b"", &[], now_ms()).is_some());
 }
+
+/// Answers a lookup only once `expected` lookups are running at the same time (else fails
+/// after 5 s): proves lookups run in parallel without timing them.
+#[derive(Debug)]
+struct AllAtOnce {
+    expected: usize,
+    running: std::sync::Mutex<usize>,
+    all_in: std::sync::Condvar,
+}
+
+impl Resolve for AllAtOnce {
+    fn lookup(&self, _host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+        let mut running = self.running.lock().expect("lock");
+        *running += 1;
+        self.all_in.notify_all();
+        let (running, timeout) = self
+            .all_in
+            .wait_timeout_while(running, Duration::from_secs(5), |n| *n < self.expected)
+            .expect("lock");
+        drop(running);
+        if timeout.timed_out() {
+            return Err("the lookups ran one after another".to_owned());
+        }
+        Ok(vec![SocketAddr::from(([10, 0, 0, 1], port))])
+    }
+}
+
+#[test]
+fn a_snapshot_looks_its_names_up_at_once() {
+    let resolver: Arc<dyn Resolve> = Arc::new(AllAtOnce {
+        expected: 6,
+        running: Mutex::new(0),
+        all_in: std::sync::Condvar::new(),
+    });
+    let names: Vec<(String, u16)> = (0..6).map(|i| (format!("n{i}.test"), 80)).collect();
+    let known = prefetch(&resolver, names);
+    for i in 0..6 {
+        assert!(known.lookup(&format!("n{i}.test"), 80).is_ok(), "n{i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_check_follows_addresses_that_appear_later() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accept = tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s);
+        }
+    });
+    let dns = Arc::new(FakeDns::default());
+    dns.fail("late.test");
+    let mut s = spec(&[&format!("late.test:{port}")], Balancing::RoundRobin);
+    s.health_check = Some(HealthCheckSpec {
+        kind: storage::HealthCheckKind::Tcp,
+        path: "/".to_owned(),
+        interval_ms: 20,
+        timeout_ms: 500,
+        healthy_threshold: 1,
+        unhealthy_threshold: 1,
+        expected_statuses: vec![],
+    });
+    let p = Pool::compile_with(
+        &s,
+        &Metrics::new().expect("m"),
+        Some(&tokio::runtime::Handle::current()),
+        dns.clone(),
+    )
+    .expect("pool");
+    dns.set("late.test", &["127.0.0.1"]);
+    assert!(eventually(|| p.select(b"", &[], now_ms()).is_some()).await);
+    // The checker checks the new target: with its server gone it is taken out.
+    accept.abort();
+    let _ = accept.await;
+    assert!(eventually(|| p.select(b"", &[], now_ms()).is_none()).await);
+    assert!(!p.health(now_ms())[0].1, "status shows it down");
+}
