@@ -160,6 +160,7 @@ impl Pool {
                         spec_index: k,
                         host,
                         port,
+                        failing: found.is_err(),
                     });
                     match found {
                         Ok(addrs) => addrs,

@@ -170,6 +170,8 @@ pub(super) struct Name {
     pub spec_index: usize,
     pub host: String,
     pub port: u16,
+    /// Whether its last lookup failed (so a failure is logged once, not every retry).
+    pub failing: bool,
 }
 
 /// Starts the refresh task of `pool` on `rt`, the first round after `first_wait`.
@@ -182,6 +184,7 @@ pub(super) fn spawn(
     rt: &tokio::runtime::Handle,
 ) -> tokio::task::AbortHandle {
     let weak: Weak<Pool> = Arc::downgrade(pool);
+    let mut names = names;
     rt.spawn(async move {
         let mut wait = first_wait;
         loop {
@@ -202,6 +205,19 @@ pub(super) fn spawn(
             };
             let all_answered =
                 answers.len() == names.len() && answers.iter().all(|(_, a)| a.is_ok());
+            for (name, (_, answer)) in names.iter_mut().zip(&answers) {
+                match answer {
+                    Err(reason) if !name.failing => tracing::warn!(
+                        upstream = %pool.id(), host = %name.host, %reason,
+                        "cannot resolve the target; keeping its last addresses, retrying"
+                    ),
+                    Ok(_) if name.failing => tracing::info!(
+                        upstream = %pool.id(), host = %name.host, "the target resolves again"
+                    ),
+                    _ => {}
+                }
+                name.failing = answer.is_err();
+            }
             pool.apply_lookups(&answers);
             drop(pool);
             wait = backoff.after(all_answered);

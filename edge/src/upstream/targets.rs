@@ -66,7 +66,7 @@ impl Target {
             && self.ejected_until_ms.load(Ordering::Relaxed) <= now_ms
     }
 
-    /// Pool-unique id (see [`Target::id`] field docs).
+    /// Pool-unique and never reused; what a request's `tried` list holds.
     pub fn id(&self) -> usize {
         self.id
     }
