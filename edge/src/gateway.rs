@@ -85,7 +85,7 @@ pub struct RequestCtx {
     pub client_ip: Option<IpAddr>,
     /// Set when the request must be refused before routing (answered in `request_filter`).
     pub refusal: Option<Rejection>,
-    /// Targets tried so far (indexes into the route's pool); inline for the usual few tries.
+    /// Targets tried so far (their pool-unique ids); inline for the usual few tries.
     pub tried: smallvec::SmallVec<[usize; 4]>,
     pub retries_left: u32,
     pub in_flight: Option<InFlight>,
@@ -223,21 +223,16 @@ impl Gateway {
         } else {
             Vec::new()
         };
-        let Some(index) = pool.select(&key, &ctx.tried, ms_at(now)) else {
+        let Some(pick) = pool.select(&key, &ctx.tried, ms_at(now)) else {
             return Err(Error::explain(
                 ErrorType::HTTPStatus(503),
                 "no healthy target",
             ));
         };
-        let Some(peer) = pool.peer(index, !downstream::times_upstream()) else {
-            return Err(Error::explain(
-                ErrorType::HTTPStatus(503),
-                "no healthy target",
-            ));
-        };
-        ctx.tried.push(index);
+        let peer = pool.peer(pick.target(), !downstream::times_upstream());
+        ctx.tried.push(pick.id());
         // Replacing the guard releases the previous try's in-flight count.
-        ctx.in_flight = Some(pool.acquire(index));
+        ctx.in_flight = Some(pick);
         Ok(Box::new(peer))
     }
 
@@ -246,7 +241,7 @@ impl Gateway {
         let now = now_ms();
         let retry = match &ctx.in_flight {
             Some(f) => {
-                f.pool().mark_failed(f.index(), now);
+                f.mark_failed(now);
                 ctx.retries_left > 0 && f.pool().has_candidate(&ctx.tried, now)
             }
             None => false,
@@ -459,9 +454,7 @@ impl Gateway {
                     .observe(&req.method, status, total, None)
             }
         }
-        let target = in_flight
-            .as_ref()
-            .and_then(|f| f.pool().targets().get(f.index()).map(|t| t.name.as_str()));
+        let target = in_flight.as_ref().map(|f| f.target().name.as_str());
         self.access_log.log(&Entry {
             route: route.map_or(NO_ROUTE, |r| r.id.as_str()),
             method: req.method.as_str(),

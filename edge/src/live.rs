@@ -30,13 +30,12 @@ impl LiveView for Live {
         pools
             .into_iter()
             .flat_map(|p| {
-                p.targets()
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, t)| TargetHealth {
+                p.health(now)
+                    .into_iter()
+                    .map(move |(target, healthy)| TargetHealth {
                         upstream: p.id().to_owned(),
-                        target: t.name.clone(),
-                        healthy: p.is_available(i, now),
+                        target,
+                        healthy,
                     })
             })
             .collect()

@@ -46,7 +46,7 @@ impl Freshness {
 
 /// Follows `changes` (from `store.subscribe()`, taken before the first snapshot was
 /// compiled so no change is missed) until the store's notifier closes. Runs on a tokio
-/// runtime; compiles on the blocking pool (target names may need DNS).
+/// runtime; compiles on the blocking pool (a new pool looks its target names up once).
 pub async fn run(
     store: storage::Store,
     mut changes: tokio::sync::watch::Receiver<u64>,
@@ -137,20 +137,25 @@ fn forget_removed_routes(shared: &Shared, previous: &Snapshot, next: &Snapshot) 
 }
 
 /// Drops the health series of targets that are in no pool any more, so the gauge shows
-/// only configured targets.
+/// only configured targets (labelled by their configured `addr`).
 fn forget_removed_targets(shared: &Shared, previous: &Snapshot, next: &Snapshot) {
     let live: HashSet<(&str, &str)> = next
         .pools
         .values()
-        .flat_map(|p| p.targets().iter().map(move |t| (p.id(), t.name.as_str())))
+        .flat_map(|p| {
+            p.spec
+                .targets
+                .iter()
+                .map(move |t| (p.id(), t.addr.as_str()))
+        })
         .collect();
     for p in previous.pools.values() {
-        for t in p.targets() {
-            if !live.contains(&(p.id(), t.name.as_str())) {
+        for t in &p.spec.targets {
+            if !live.contains(&(p.id(), t.addr.as_str())) {
                 let _ = shared
                     .metrics
                     .target_healthy
-                    .remove_label_values(&[p.id(), t.name.as_str()]);
+                    .remove_label_values(&[p.id(), t.addr.as_str()]);
             }
         }
     }

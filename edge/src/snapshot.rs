@@ -14,6 +14,7 @@ use storage::Config;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::policy::RoutePolicies;
 use crate::routing::Router;
+use crate::upstream::dns::{self, Resolve, SystemDns};
 use crate::upstream::{Pool, UpstreamError};
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +78,8 @@ impl Snapshot {
     /// start their health checks on `runtime` when given. Policies, plans and the
     /// directory compile against `counters` (limits and quotas carry over). `Err` names the
     /// first problem; nothing is started for a snapshot that fails (new pools are dropped,
-    /// which stops their checks).
+    /// which stops their checks). A target name that does not resolve is no problem: its
+    /// pool compiles without that target's addresses and finds them later (`upstream::dns`).
     pub fn compile(
         config: &Config,
         revision: u64,
@@ -85,6 +87,27 @@ impl Snapshot {
         metrics: &Metrics,
         counters: &Counters,
         runtime: Option<&tokio::runtime::Handle>,
+    ) -> Result<Snapshot, SnapshotError> {
+        Snapshot::compile_with(
+            config,
+            revision,
+            previous,
+            metrics,
+            counters,
+            runtime,
+            &(Arc::new(SystemDns) as Arc<dyn Resolve>),
+        )
+    }
+
+    /// [`Snapshot::compile`] looking target names up with `resolver`.
+    pub fn compile_with(
+        config: &Config,
+        revision: u64,
+        previous: Option<&Snapshot>,
+        metrics: &Metrics,
+        counters: &Counters,
+        runtime: Option<&tokio::runtime::Handle>,
+        resolver: &Arc<dyn Resolve>,
     ) -> Result<Snapshot, SnapshotError> {
         let directory = Directory::compile(
             &config.consumers,
@@ -98,15 +121,32 @@ impl Snapshot {
         if let Some(previous) = previous {
             directory.carry_last_used(&previous.directory);
         }
+        let carried: Vec<Option<Arc<Pool>>> = config
+            .upstreams
+            .iter()
+            .map(|spec| {
+                previous
+                    .and_then(|p| p.pools.get(&spec.id))
+                    .filter(|p| p.spec == *spec)
+                    .cloned()
+            })
+            .collect();
+        // The names of new pools are looked up together, not one after another.
+        let first = dns::prefetch(
+            resolver,
+            config
+                .upstreams
+                .iter()
+                .zip(&carried)
+                .filter(|(_, c)| c.is_none())
+                .flat_map(|(spec, _)| dns::names_of(spec))
+                .collect(),
+        );
         let mut pools = HashMap::with_capacity(config.upstreams.len());
-        for spec in &config.upstreams {
-            let carried = previous
-                .and_then(|p| p.pools.get(&spec.id))
-                .filter(|p| p.spec == *spec)
-                .cloned();
+        for (spec, carried) in config.upstreams.iter().zip(carried) {
             let pool = match carried {
                 Some(p) => p,
-                None => Pool::compile(spec, metrics, runtime)?,
+                None => Pool::compile_prefetched(spec, metrics, runtime, resolver.clone(), &first)?,
             };
             pools.insert(spec.id.clone(), pool);
         }

@@ -6,21 +6,31 @@
 //! counter ([`InFlight`]). A target is available when its active health check says healthy
 //! and it is not in a passive-ejection cool-down. The active check task
 //! ([`health`]) starts with the pool and stops when the pool is dropped.
+//!
+//! A target given by host name becomes one target per address it resolves to (all of
+//! them, IPv4 and IPv6), each balanced and checked on its own but reported (status,
+//! `tollgate_upstream_target_healthy`, access log) under the configured `addr`. A name that
+//! does not resolve leaves its upstream without that target, not the config without
+//! routes; the refresh task ([`dns`]) looks names up again in the background.
 
+pub mod dns;
 pub mod health;
 mod select;
+mod targets;
 
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use pingora_core::upstreams::peer::HttpPeer;
 use prometheus::IntGauge;
 use storage::{Balancing, UpstreamSpec};
 
 use crate::metrics::Metrics;
-use select::Selector;
+use dns::{Backoff, Host, Resolve, SystemDns};
+pub use targets::{Target, Targets};
 
 /// How long a target that refused a connection is skipped when its upstream has no active
 /// health check to bring it back.
@@ -28,12 +38,8 @@ pub const PASSIVE_COOLDOWN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("upstreams[{upstream}].targets: {addr}: cannot resolve: {reason}")]
-    Unresolvable {
-        upstream: String,
-        addr: String,
-        reason: String,
-    },
+    #[error("upstreams[{upstream}].targets: {addr}: must be host:port")]
+    BadAddr { upstream: String, addr: String },
     #[error("upstreams[{upstream}].targets: must not be empty")]
     NoTargets { upstream: String },
     #[error(
@@ -67,53 +73,70 @@ impl HashOn {
     }
 }
 
-/// One backend address of a pool.
-#[derive(Debug)]
-pub struct Target {
-    /// The address as configured (`host:port`), used in labels and the console.
-    pub name: String,
-    pub addr: SocketAddr,
-    /// SNI for TLS upstreams.
-    sni: String,
-    weight: u32,
-    /// The active check's verdict (true until it says otherwise).
-    healthy: AtomicBool,
-    /// Set when a connect failure took the target down; the next successful check clears it.
-    passive_down: AtomicBool,
-    /// Monotonic ms until which the target is skipped (pools without active check).
-    ejected_until_ms: AtomicU64,
-    in_flight: AtomicUsize,
-    gauge: IntGauge,
-}
-
 /// The compiled form of one `UpstreamSpec`. Shared by every snapshot that carries it over.
+///
+/// Its targets are an `ArcSwap<Targets>` that only the pool's DNS refresh task replaces
+/// (pools of IP literals never do): a request loads it once, lock-free. It is independent
+/// of the snapshot swap (nothing has to agree between the two).
 #[derive(Debug)]
 pub struct Pool {
     pub spec: UpstreamSpec,
-    targets: Box<[Target]>,
-    selector: Selector,
+    targets: ArcSwap<Targets>,
+    /// `tollgate_upstream_target_healthy` of each configured target (label: its configured
+    /// `addr`), 1 while at least one of its addresses is healthy.
+    gauges: Box<[IntGauge]>,
     hash_on: HashOn,
-    /// Rotates the starting point of least-connections ties.
-    tie_breaker: AtomicUsize,
+    /// The next [`Target::id`].
+    next_id: AtomicUsize,
     checker: OnceLock<tokio::task::AbortHandle>,
+    refresher: OnceLock<tokio::task::AbortHandle>,
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        if let Some(h) = self.checker.get() {
-            h.abort();
+        for task in [self.checker.get(), self.refresher.get()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
     }
 }
 
 impl Pool {
-    /// Compiles `spec`: resolves each target (blocking DNS when a target is a name), sets its
-    /// health gauge to 1, and, when the spec has a health check and `runtime` is given,
-    /// starts the check task on it (first check at once).
+    /// [`Pool::compile_with`] the system resolver.
     pub fn compile(
         spec: &UpstreamSpec,
         metrics: &Metrics,
         runtime: Option<&tokio::runtime::Handle>,
+    ) -> Result<Arc<Pool>, UpstreamError> {
+        Pool::compile_with(spec, metrics, runtime, Arc::new(SystemDns))
+    }
+
+    /// Compiles `spec`. Each host-name target is looked up once here (blocking: call it off
+    /// the request path); a name that does not resolve still compiles, with no address yet
+    /// (its routes answer 503 until it resolves). Sets each target's health gauge (1 when
+    /// it has an address). With `runtime`: starts the health check task (first check at
+    /// once) when the spec has one, and the DNS refresh task when a target is a name.
+    /// `Err` only for a spec the store would refuse (no targets, bad address or hash_on).
+    pub fn compile_with(
+        spec: &UpstreamSpec,
+        metrics: &Metrics,
+        runtime: Option<&tokio::runtime::Handle>,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Arc<Pool>, UpstreamError> {
+        let first = resolver.clone();
+        Pool::compile_prefetched(spec, metrics, runtime, resolver, &*first)
+    }
+
+    /// [`Pool::compile_with`], the lookups at compile asked of `first` (answers fetched in
+    /// advance for a whole snapshot: [`dns::prefetch`]); the refresh task asks `resolver`.
+    pub fn compile_prefetched(
+        spec: &UpstreamSpec,
+        metrics: &Metrics,
+        runtime: Option<&tokio::runtime::Handle>,
+        resolver: Arc<dyn Resolve>,
+        first: &dyn Resolve,
     ) -> Result<Arc<Pool>, UpstreamError> {
         if spec.targets.is_empty() {
             return Err(UpstreamError::NoTargets {
@@ -121,46 +144,73 @@ impl Pool {
             });
         }
         let hash_on = HashOn::parse(&spec.id, spec.hash_on.as_deref())?;
-        let mut targets = Vec::with_capacity(spec.targets.len());
-        for t in &spec.targets {
-            let addr = resolve(&t.addr).map_err(|reason| UpstreamError::Unresolvable {
+        let mut list = Vec::with_capacity(spec.targets.len());
+        let mut names = Vec::new();
+        let mut all_resolved = true;
+        for (k, t) in spec.targets.iter().enumerate() {
+            let bad = || UpstreamError::BadAddr {
                 upstream: spec.id.clone(),
                 addr: t.addr.clone(),
-                reason,
-            })?;
-            let host = t.addr.rsplit_once(':').map_or(t.addr.as_str(), |(h, _)| h);
-            let sni = spec
-                .sni
-                .clone()
-                .unwrap_or_else(|| host.trim_matches(['[', ']']).to_owned());
-            let gauge = metrics
-                .target_healthy
-                .with_label_values(&[spec.id.as_str(), t.addr.as_str()]);
-            gauge.set(1);
-            targets.push(Target {
-                name: t.addr.clone(),
-                addr,
-                sni,
-                weight: t.weight.max(1),
-                healthy: AtomicBool::new(true),
-                passive_down: AtomicBool::new(false),
-                ejected_until_ms: AtomicU64::new(0),
-                in_flight: AtomicUsize::new(0),
-                gauge,
-            });
+            };
+            let addrs = match Host::parse(&t.addr).ok_or_else(bad)? {
+                Host::Ip(addr) => vec![addr],
+                Host::Name { host, port } => {
+                    let found = dns::lookup(first, &host, port);
+                    names.push(dns::Name {
+                        spec_index: k,
+                        host,
+                        port,
+                        failing: found.is_err(),
+                    });
+                    match found {
+                        Ok(addrs) => addrs,
+                        Err(reason) => {
+                            all_resolved = false;
+                            tracing::warn!(
+                                upstream = %spec.id, target = %t.addr, %reason,
+                                "cannot resolve the target; its routes answer 503 until it does \
+                                 (looked up again in the background)"
+                            );
+                            Vec::new()
+                        }
+                    }
+                }
+            };
+            let sni = sni_of(spec, &t.addr);
+            for addr in addrs {
+                let id = list.len();
+                list.push(Arc::new(Target::new(&t.addr, k, id, addr, &sni, t.weight)));
+            }
         }
-        let selector = Selector::build(spec.balancing, &targets);
+        let gauges = spec
+            .targets
+            .iter()
+            .map(|t| {
+                metrics
+                    .target_healthy
+                    .with_label_values(&[spec.id.as_str(), t.addr.as_str()])
+            })
+            .collect();
         let pool = Arc::new(Pool {
             spec: spec.clone(),
-            targets: targets.into_boxed_slice(),
-            selector,
+            next_id: AtomicUsize::new(list.len()),
+            targets: ArcSwap::from_pointee(Targets::build(spec.balancing, list)),
+            gauges,
             hash_on,
-            tie_breaker: AtomicUsize::new(0),
             checker: OnceLock::new(),
+            refresher: OnceLock::new(),
         });
-        if let (Some(hc), Some(rt)) = (&spec.health_check, runtime) {
-            let handle = health::spawn(&pool, hc.clone(), rt);
-            let _ = pool.checker.set(handle);
+        pool.update_gauges();
+        if let Some(rt) = runtime {
+            if let Some(hc) = &spec.health_check {
+                let _ = pool.checker.set(health::spawn(&pool, hc.clone(), rt));
+            }
+            if !names.is_empty() {
+                let mut backoff = Backoff::new(pool.dns_refresh());
+                let first_wait = backoff.after(all_resolved);
+                let task = dns::spawn(&pool, names, resolver, backoff, first_wait, rt);
+                let _ = pool.refresher.set(task);
+            }
         }
         Ok(pool)
     }
@@ -169,12 +219,18 @@ impl Pool {
         &self.spec.id
     }
 
-    pub fn targets(&self) -> &[Target] {
-        &self.targets
+    /// The targets now (one per resolved address). Requests use [`Pool::select`].
+    pub fn targets(&self) -> Arc<Targets> {
+        self.targets.load_full()
     }
 
     pub fn hash_on(&self) -> &HashOn {
         &self.hash_on
+    }
+
+    /// How often host names are looked up again.
+    pub fn dns_refresh(&self) -> Duration {
+        Duration::from_secs(self.spec.dns_refresh_secs.max(1))
     }
 
     /// Whether a key is needed by [`Pool::select`] (consistent hashing only).
@@ -182,93 +238,83 @@ impl Pool {
         self.spec.balancing == Balancing::ConsistentHash
     }
 
-    /// Whether the target is in service at `now_ms` (see [`now_ms`]).
-    pub fn is_available(&self, index: usize, now_ms: u64) -> bool {
-        self.targets.get(index).is_some_and(|t| {
-            t.healthy.load(Ordering::Relaxed)
-                && t.ejected_until_ms.load(Ordering::Relaxed) <= now_ms
-        })
+    /// Whether the target with id `id` is in the pool and in service at `now_ms`.
+    pub fn is_available(&self, id: usize, now_ms: u64) -> bool {
+        self.targets
+            .load()
+            .iter()
+            .any(|t| t.id == id && t.is_available(now_ms))
     }
 
-    /// Picks an available target not in `tried`. `key` is the consistent-hash key (ignored by
-    /// other algorithms). `None`: no target is left.
-    pub fn select(&self, key: &[u8], tried: &[usize], now_ms: u64) -> Option<usize> {
-        let ok = |i: usize| !tried.contains(&i) && self.is_available(i, now_ms);
-        match &self.selector {
-            Selector::LeastConnections => self.least_loaded(ok),
-            s => s.pick(key, self.targets.len(), ok),
-        }
+    /// Picks an available target whose id is not in `tried` and counts a request in
+    /// flight on it until the guard drops. `key` is the consistent-hash key (ignored by
+    /// other algorithms). `None`: no target is left, or none has an address yet.
+    pub fn select(self: &Arc<Self>, key: &[u8], tried: &[usize], now_ms: u64) -> Option<InFlight> {
+        let targets = self.targets.load();
+        let position = targets.select(key, tried, now_ms)?;
+        let target = targets.get(position)?.clone();
+        Some(InFlight::new(self.clone(), target))
+    }
+
+    /// A guard counting a request in flight on the target with id `id` (tests only).
+    #[cfg(test)]
+    pub(crate) fn hold(self: &Arc<Self>, id: usize) -> InFlight {
+        let target = self
+            .targets
+            .load()
+            .iter()
+            .find(|t| t.id == id)
+            .cloned()
+            .expect("a target with that id");
+        InFlight::new(self.clone(), target)
     }
 
     /// Whether another target than those in `tried` could be chosen now.
     pub fn has_candidate(&self, tried: &[usize], now_ms: u64) -> bool {
-        (0..self.targets.len()).any(|i| !tried.contains(&i) && self.is_available(i, now_ms))
+        self.targets.load().has_candidate(tried, now_ms)
     }
 
-    fn least_loaded(&self, ok: impl Fn(usize) -> bool) -> Option<usize> {
-        let n = self.targets.len();
-        let start = self.tie_breaker.fetch_add(1, Ordering::Relaxed) % n;
-        let mut best: Option<(usize, usize, u32)> = None;
-        for k in 0..n {
-            let i = (start + k) % n;
-            if !ok(i) {
-                continue;
-            }
-            let t = &self.targets[i];
-            let load = t.in_flight.load(Ordering::Relaxed);
-            // Compare load/weight without division: a/wa < b/wb  <=>  a*wb < b*wa.
-            let better = match best {
-                None => true,
-                Some((_, bl, bw)) => {
-                    (load as u128) * (bw as u128) < (bl as u128) * (t.weight as u128)
-                }
-            };
-            if better {
-                best = Some((i, load, t.weight));
-            }
-        }
-        best.map(|(i, _, _)| i)
+    /// Each configured target (its `addr`) and whether one of its addresses is in service
+    /// at `now_ms` (false while the name resolves to nothing), in config order.
+    pub fn health(&self, now_ms: u64) -> Vec<(String, bool)> {
+        let targets = self.targets.load();
+        self.spec
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let up = targets
+                    .iter()
+                    .any(|x| x.spec_index == k && x.is_available(now_ms));
+                (t.addr.clone(), up)
+            })
+            .collect()
     }
 
-    /// Counts a request in flight on `index` until the guard is dropped.
-    pub fn acquire(self: &Arc<Self>, index: usize) -> InFlight {
-        if let Some(t) = self.targets.get(index) {
-            t.in_flight.fetch_add(1, Ordering::Relaxed);
-        }
-        InFlight {
-            pool: self.clone(),
-            index,
-        }
-    }
-
-    /// A connection to `index` failed: take it out of service until the next successful
+    /// A connection to `target` failed: take it out of service until the next successful
     /// active check, or for [`PASSIVE_COOLDOWN`] when the pool has no active check.
-    pub fn mark_failed(&self, index: usize, now_ms: u64) {
-        let Some(t) = self.targets.get(index) else {
-            return;
-        };
+    fn mark_failed(&self, target: &Target, now_ms: u64) {
         if self.spec.health_check.is_some() {
-            t.passive_down.store(true, Ordering::Relaxed);
-            t.healthy.store(false, Ordering::Relaxed);
-            t.gauge.set(0);
+            target.passive_down.store(true, Ordering::Relaxed);
+            target.healthy.store(false, Ordering::Relaxed);
+            self.update_gauges();
         } else {
             let until = now_ms + PASSIVE_COOLDOWN.as_millis() as u64;
-            t.ejected_until_ms.store(until, Ordering::Relaxed);
+            target.ejected_until_ms.store(until, Ordering::Relaxed);
         }
     }
 
-    /// The peer for a request to `index`, with the pool's connect timeout and TLS
+    /// The peer for a request to `target`, with the pool's connect timeout and TLS
     /// settings; with its read and write timeouts too when `pingora_times_reads` (else the
     /// client connection's deadline times the exchange: `downstream.rs`).
-    pub fn peer(&self, index: usize, pingora_times_reads: bool) -> Option<HttpPeer> {
-        let t = self.targets.get(index)?;
-        let mut peer = HttpPeer::new(t.addr, self.spec.tls, t.sni.clone());
+    pub fn peer(&self, target: &Target, pingora_times_reads: bool) -> HttpPeer {
+        let mut peer = HttpPeer::new(target.addr, self.spec.tls, target.sni.clone());
         peer.options.connection_timeout = Some(Duration::from_millis(self.spec.connect_timeout_ms));
         if pingora_times_reads {
             peer.options.read_timeout = Some(self.read_timeout());
             peer.options.write_timeout = Some(self.read_timeout());
         }
-        Some(peer)
+        peer
     }
 
     /// How long the upstream may take to answer, and to send each further part.
@@ -276,19 +322,17 @@ impl Pool {
         Duration::from_millis(self.spec.read_timeout_ms)
     }
 
-    /// Applies one active check result to `index` (called by the check task).
+    /// Applies one active check result to `target` (called by the check task, which then
+    /// calls [`Pool::update_gauges`]).
     fn record_check(
         &self,
-        index: usize,
+        target: &Target,
         ok: bool,
         streak: &mut Streak,
         hc: &storage::HealthCheckSpec,
     ) {
-        let Some(t) = self.targets.get(index) else {
-            return;
-        };
-        let healthy = t.healthy.load(Ordering::Relaxed);
-        let passive = t.passive_down.load(Ordering::Relaxed);
+        let healthy = target.healthy.load(Ordering::Relaxed);
+        let passive = target.passive_down.load(Ordering::Relaxed);
         let now_healthy = streak.next(
             healthy,
             passive,
@@ -297,11 +341,62 @@ impl Pool {
             hc.unhealthy_threshold,
         );
         if now_healthy {
-            t.passive_down.store(false, Ordering::Relaxed);
+            target.passive_down.store(false, Ordering::Relaxed);
         }
-        t.healthy.store(now_healthy, Ordering::Relaxed);
-        t.gauge.set(i64::from(now_healthy));
+        target.healthy.store(now_healthy, Ordering::Relaxed);
     }
+
+    /// Sets each configured target's gauge: 1 while one of its addresses is healthy.
+    fn update_gauges(&self) {
+        let targets = self.targets.load();
+        for (k, gauge) in self.gauges.iter().enumerate() {
+            let up = targets
+                .iter()
+                .any(|t| t.spec_index == k && t.healthy.load(Ordering::Relaxed));
+            gauge.set(i64::from(up));
+        }
+    }
+
+    /// Applies one round of lookups (spec index, sorted addresses or the failure): a
+    /// changed answer replaces the targets; addresses that stay keep their state; a failed
+    /// lookup keeps the addresses the name had.
+    fn apply_lookups(&self, answers: &[(usize, Result<Vec<SocketAddr>, String>)]) {
+        let mut fresh = Vec::with_capacity(answers.len());
+        for (k, found) in answers {
+            let Some(t) = self.spec.targets.get(*k) else {
+                continue;
+            };
+            fresh.push(targets::Answer {
+                spec_index: *k,
+                name: &t.addr,
+                sni: sni_of(&self.spec, &t.addr),
+                weight: t.weight,
+                addrs: found.as_ref().ok().cloned(),
+            });
+        }
+        let current = self.targets.load();
+        let next = current.replace(self.spec.balancing, &fresh, || {
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        });
+        drop(current);
+        if let Some(next) = next {
+            for a in &fresh {
+                if let Some(addrs) = &a.addrs {
+                    tracing::info!(upstream = %self.spec.id, target = %a.name, ?addrs, "target resolved");
+                }
+            }
+            self.targets.store(Arc::new(next));
+            self.update_gauges();
+        }
+    }
+}
+
+/// The SNI of a target: the spec's `sni`, else the host of the configured address.
+fn sni_of(spec: &UpstreamSpec, addr: &str) -> String {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    spec.sni
+        .clone()
+        .unwrap_or_else(|| host.trim_matches(['[', ']']).to_owned())
 }
 
 /// Consecutive check results of one target.
@@ -334,27 +429,42 @@ impl Streak {
     }
 }
 
-/// A request in flight on one target (least connections); released on drop.
+/// A request in flight on one target (least connections); released on drop. Holds the
+/// target itself, so a replaced target list does not change what it counts or marks.
 #[derive(Debug)]
 pub struct InFlight {
     pool: Arc<Pool>,
-    index: usize,
+    target: Arc<Target>,
 }
 
 impl InFlight {
-    pub fn index(&self) -> usize {
-        self.index
+    fn new(pool: Arc<Pool>, target: Arc<Target>) -> InFlight {
+        target.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight { pool, target }
     }
+
+    /// The target's pool-unique id (what a request's `tried` list holds).
+    pub fn id(&self) -> usize {
+        self.target.id
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
     pub fn pool(&self) -> &Arc<Pool> {
         &self.pool
+    }
+
+    /// The connection to this target failed (see [`Pool`]'s passive ejection).
+    pub fn mark_failed(&self, now_ms: u64) {
+        self.pool.mark_failed(&self.target, now_ms);
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(t) = self.pool.targets.get(self.index) {
-            t.in_flight.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.target.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -368,16 +478,6 @@ pub fn ms_at(at: Instant) -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     at.saturating_duration_since(*START.get_or_init(Instant::now))
         .as_millis() as u64
-}
-
-fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    if let Ok(a) = addr.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    addr.to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| "no address".to_owned())
 }
 
 #[cfg(test)]

@@ -38,8 +38,13 @@ pub struct UpstreamSpec {
     /// SNI and certificate name when `tls` is on. Default: the target's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
+    /// How often the addresses of targets given by host name are looked up again, in
+    /// seconds (> 0). Default [`DEFAULT_DNS_REFRESH_SECS`].
+    #[serde(default = "default_dns_refresh_secs")]
+    pub dns_refresh_secs: u64,
 }
 
+pub const DEFAULT_DNS_REFRESH_SECS: u64 = 30;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 1000;
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_RETRIES: u32 = 1;
@@ -53,11 +58,15 @@ fn default_read_timeout_ms() -> u64 {
 fn default_retries() -> u32 {
     DEFAULT_RETRIES
 }
+fn default_dns_refresh_secs() -> u64 {
+    DEFAULT_DNS_REFRESH_SECS
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
-    /// `host:port`; the host must be an IP address or resolvable at compile time.
+    /// `host:port`; the host is an IP address or a name that resolved when the target was
+    /// written (looked up again every `dns_refresh_secs`).
     pub addr: String,
     /// Relative share of traffic. Default 1.
     #[serde(default = "default_weight")]

@@ -183,6 +183,9 @@ fn upstream(u: &UpstreamSpec) -> Vec<Problem> {
     if u.read_timeout_ms == 0 {
         p.push("read_timeout_ms", "must be > 0");
     }
+    if u.dns_refresh_secs == 0 {
+        p.push("dns_refresh_secs", "must be > 0");
+    }
     if let Some(sni) = &u.sni {
         if !syntax::is_host(sni, false) {
             p.push("sni", "must be a lowercase host name");

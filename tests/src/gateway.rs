@@ -82,6 +82,10 @@ pub struct GatewayOptions {
     /// The address the admin listener binds (`0.0.0.0` to reach it from other hosts);
     /// `None`: 127.0.0.1. The tests still talk to it on 127.0.0.1.
     pub admin_ip: Option<std::net::IpAddr>,
+    /// A command the binary is started through: the binary's path and arguments follow
+    /// these words (e.g. `unshare -m sh -c '... && exec "$0" "$@"'`). The process must
+    /// `exec` the binary, so that signals reach it. Empty: the binary itself.
+    pub wrapper: Vec<String>,
 }
 
 /// A running `tollgate` process. Dropping it kills the process (SIGKILL) and removes the
@@ -312,7 +316,14 @@ impl Gateway {
             File::create(self.dir.path().join(format!("{name}.{}.log", self.runs)))
                 .map_err(|e| StartError::Fatal(e.into()))
         };
-        let mut command = Command::new(&bin);
+        let mut command = match self.opts.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
         command
             .arg("--data-dir")
             .arg(self.data_dir())

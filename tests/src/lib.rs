@@ -5,8 +5,8 @@
 //! directory ([`Gateway`]), talk to its REST API ([`Admin`]), run real upstream servers
 //! ([`EchoServer`], [`WsEchoServer`]) and one that answers exact bytes
 //! ([`ScriptedServer`]), generate bounded load ([`Load`]), send hostile
-//! bytes ([`raw`]), read `/metrics` ([`metrics`]) and wait on observable conditions
-//! ([`wait_until`]).
+//! bytes ([`raw`]), read `/metrics` ([`metrics`]), decide what host names resolve to
+//! ([`hosts`]) and wait on observable conditions ([`wait_until`]).
 //!
 //! It must never depend on the gateway's crates: the tests see the binary only through
 //! its public contract (`/work/shared/ADMIN_API.md`, mirrored in the README), so a
@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod console;
 pub mod gateway;
+pub mod hosts;
 pub mod load;
 pub mod metrics;
 pub mod raw;

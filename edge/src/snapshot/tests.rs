@@ -17,6 +17,7 @@ fn upstream(id: &str, addr: &str) -> UpstreamSpec {
         retries: 1,
         tls: false,
         sni: None,
+        dns_refresh_secs: 30,
     }
 }
 
@@ -145,4 +146,32 @@ fn fails_on_a_key_of_an_unknown_consumer() {
         .expect("refused");
     assert!(matches!(e, SnapshotError::Directory { .. }));
     assert!(e.to_string().contains("keys[k1].consumer"), "{e}");
+}
+
+/// Resolves nothing: every host name lookup fails.
+#[derive(Debug)]
+struct NoDns;
+
+impl crate::upstream::dns::Resolve for NoDns {
+    fn lookup(&self, host: &str, _port: u16) -> Result<Vec<std::net::SocketAddr>, String> {
+        Err(format!("{host}: not found"))
+    }
+}
+
+#[test]
+fn an_unresolvable_upstream_does_not_fail_the_snapshot() {
+    let m = Metrics::new().expect("metrics");
+    let c = config(
+        vec![
+            upstream("named", "svc.tollgate.test:80"),
+            upstream("ip", "127.0.0.1:1"),
+        ],
+        vec![route("rn", "named"), route("ri", "ip")],
+    );
+    let resolver: Arc<dyn crate::upstream::dns::Resolve> = Arc::new(NoDns);
+    let s = Snapshot::compile_with(&c, 1, None, &m, &Counters::new(), None, &resolver)
+        .expect("the config compiles");
+    assert_eq!(s.routes.len(), 2);
+    assert!(s.pools["named"].select(b"", &[], 0).is_none());
+    assert!(s.pools["ip"].select(b"", &[], 0).is_some());
 }

@@ -1,7 +1,8 @@
 //! Active health checks: one tokio task per pool that checks every target at once, then
-//! every `interval_ms`. The task holds only a `Weak` to its pool and is aborted when the
+//! every `interval_ms` (the targets of that moment: DNS may change them). The task holds only a `Weak` to its pool and is aborted when the
 //! pool is dropped, so a replaced upstream stops being checked.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -18,21 +19,25 @@ pub(super) fn spawn(
     hc: HealthCheckSpec,
     rt: &tokio::runtime::Handle,
 ) -> tokio::task::AbortHandle {
-    let addrs: Vec<SocketAddr> = pool.targets.iter().map(|t| t.addr).collect();
     let weak = Arc::downgrade(pool);
     // An HTTP check over TLS is not done here: TLS upstreams are checked by TCP connect.
     let http = hc.kind == HealthCheckKind::Http && !pool.spec.tls;
-    rt.spawn(run(weak, addrs, hc, http)).abort_handle()
+    rt.spawn(run(weak, hc, http)).abort_handle()
 }
 
-async fn run(pool: Weak<Pool>, addrs: Vec<SocketAddr>, hc: HealthCheckSpec, http: bool) {
-    let mut streaks = vec![Streak::default(); addrs.len()];
+/// Each round checks the targets the pool has then (a DNS refresh may have replaced
+/// them); a target's streak is kept by its id, so an address that stays keeps it.
+async fn run(pool: Weak<Pool>, hc: HealthCheckSpec, http: bool) {
+    let mut streaks: HashMap<usize, Streak> = HashMap::new();
     let interval = Duration::from_millis(hc.interval_ms.max(10));
     let timeout = Duration::from_millis(hc.timeout_ms.max(1));
     loop {
+        let Some(targets) = pool.upgrade().map(|p| p.targets()) else {
+            return;
+        };
         let mut checks = tokio::task::JoinSet::new();
-        for (i, addr) in addrs.iter().enumerate() {
-            let addr = *addr;
+        for (i, t) in targets.iter().enumerate() {
+            let addr = t.addr;
             let path = hc.path.clone();
             let expected = hc.expected_statuses.clone();
             checks.spawn(async move {
@@ -53,11 +58,14 @@ async fn run(pool: Weak<Pool>, addrs: Vec<SocketAddr>, hc: HealthCheckSpec, http
             return;
         };
         for (i, ok) in results {
-            if let Some(streak) = streaks.get_mut(i) {
-                p.record_check(i, ok, streak, &hc);
+            if let Some(t) = targets.get(i) {
+                p.record_check(t, ok, streaks.entry(t.id()).or_default(), &hc);
             }
         }
-        drop(p);
+        let live = p.targets();
+        streaks.retain(|id, _| live.iter().any(|t| t.id() == *id));
+        p.update_gauges();
+        drop((p, live, targets));
         tokio::time::sleep(interval).await;
     }
 }

@@ -11,7 +11,7 @@ use pingora_load_balancing::selection::{
 use pingora_load_balancing::Backend;
 use storage::Balancing;
 
-use super::Target;
+use super::targets::Target;
 
 pub(super) enum Selector {
     RoundRobin(Arc<RoundRobin>),
@@ -32,7 +32,7 @@ impl std::fmt::Debug for Selector {
 }
 
 impl Selector {
-    pub(super) fn build(balancing: Balancing, targets: &[Target]) -> Selector {
+    pub(super) fn build(balancing: Balancing, targets: &[Arc<Target>]) -> Selector {
         let backends = || -> BTreeSet<Backend> {
             targets
                 .iter()

@@ -19,12 +19,18 @@ fn spec(balancing: Balancing, addrs: &[&str]) -> UpstreamSpec {
         retries: 1,
         tls: false,
         sni: None,
+        dns_refresh_secs: 30,
     }
 }
 
 fn pool(balancing: Balancing, addrs: &[&str]) -> Arc<Pool> {
     let metrics = Metrics::new().expect("metrics");
     Pool::compile(&spec(balancing, addrs), &metrics, None).expect("pool")
+}
+
+/// The id of the target `p.select` picks (ids are positions in an IP-only pool).
+fn pick(p: &Arc<Pool>, key: &[u8], tried: &[usize], now: u64) -> Option<usize> {
+    p.select(key, tried, now).map(|f| f.id())
 }
 
 const THREE: [&str; 3] = ["127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"];
@@ -34,7 +40,7 @@ fn round_robin_spreads_evenly_over_targets() {
     let p = pool(Balancing::RoundRobin, &THREE);
     let mut counts = [0; 3];
     for _ in 0..300 {
-        counts[p.select(b"", &[], 0).expect("target")] += 1;
+        counts[pick(&p, b"", &[], 0).expect("target")] += 1;
     }
     assert_eq!(counts, [100, 100, 100]);
 }
@@ -45,7 +51,7 @@ fn weights_shift_round_robin_traffic() {
     s.targets[0].weight = 3;
     let p = Pool::compile(&s, &Metrics::new().expect("metrics"), None).expect("pool");
     let first = (0..400)
-        .filter(|_| p.select(b"", &[], 0) == Some(0))
+        .filter(|_| pick(&p, b"", &[], 0) == Some(0))
         .count();
     assert_eq!(first, 300);
 }
@@ -53,12 +59,12 @@ fn weights_shift_round_robin_traffic() {
 #[test]
 fn consistent_hash_sends_a_key_to_the_same_target() {
     let p = pool(Balancing::ConsistentHash, &THREE);
-    let a = p.select(b"client-a", &[], 0);
+    let a = pick(&p, b"client-a", &[], 0);
     for _ in 0..20 {
-        assert_eq!(p.select(b"client-a", &[], 0), a);
+        assert_eq!(pick(&p, b"client-a", &[], 0), a);
     }
     let spread: std::collections::HashSet<_> = (0..200)
-        .map(|i| p.select(format!("k{i}").as_bytes(), &[], 0))
+        .map(|i| pick(&p, format!("k{i}").as_bytes(), &[], 0))
         .collect();
     assert!(spread.len() > 1, "{spread:?}");
 }
@@ -66,23 +72,23 @@ fn consistent_hash_sends_a_key_to_the_same_target() {
 #[test]
 fn least_connections_prefers_the_idlest_target() {
     let p = pool(Balancing::LeastConnections, &THREE);
-    let _a = p.acquire(0);
-    let _b = p.acquire(0);
-    let _c = p.acquire(2);
-    assert_eq!(p.select(b"", &[], 0), Some(1));
-    let _d = p.acquire(1);
-    let _e = p.acquire(1);
-    assert_eq!(p.select(b"", &[], 0), Some(2));
+    let _a = p.hold(0);
+    let _b = p.hold(0);
+    let _c = p.hold(2);
+    assert_eq!(pick(&p, b"", &[], 0), Some(1));
+    let _d = p.hold(1);
+    let _e = p.hold(1);
+    assert_eq!(pick(&p, b"", &[], 0), Some(2));
 }
 
 #[test]
 fn dropping_the_guard_releases_in_flight() {
     let p = pool(Balancing::LeastConnections, &THREE[..2]);
-    let g = p.acquire(0);
-    assert_eq!(p.select(b"", &[], 0), Some(1));
+    let g = p.hold(0);
+    assert_eq!(pick(&p, b"", &[], 0), Some(1));
     drop(g);
-    let _h = p.acquire(1);
-    assert_eq!(p.select(b"", &[], 0), Some(0));
+    let _h = p.hold(1);
+    assert_eq!(pick(&p, b"", &[], 0), Some(0));
 }
 
 #[test]
@@ -94,21 +100,21 @@ fn retries_pick_a_target_not_tried_yet() {
         Balancing::LeastConnections,
     ] {
         let p = pool(b, &THREE);
-        let first = p.select(b"k", &[], 0).expect("first");
-        let second = p.select(b"k", &[first], 0).expect("second");
+        let first = pick(&p, b"k", &[], 0).expect("first");
+        let second = pick(&p, b"k", &[first], 0).expect("second");
         assert_ne!(first, second, "{b:?}");
-        let third = p.select(b"k", &[first, second], 0).expect("third");
+        let third = pick(&p, b"k", &[first, second], 0).expect("third");
         assert!(third != first && third != second, "{b:?}");
-        assert_eq!(p.select(b"k", &[0, 1, 2], 0), None, "{b:?}");
+        assert_eq!(pick(&p, b"k", &[0, 1, 2], 0), None, "{b:?}");
     }
 }
 
 #[test]
 fn connect_failure_ejects_for_the_cooldown_without_active_check() {
     let p = pool(Balancing::RoundRobin, &THREE[..2]);
-    p.mark_failed(0, 1_000);
+    p.hold(0).mark_failed(1_000);
     for _ in 0..10 {
-        assert_eq!(p.select(b"", &[], 1_001), Some(1));
+        assert_eq!(pick(&p, b"", &[], 1_001), Some(1));
     }
     assert!(!p.has_candidate(&[1], 1_001));
     let back = 1_000 + PASSIVE_COOLDOWN.as_millis() as u64;
@@ -210,7 +216,7 @@ async fn active_check_ejects_a_failing_target_and_updates_the_gauge() {
         .with_label_values(&["up", &bad.to_string()]);
     assert_eq!(gauge.get(), 0);
     for _ in 0..10 {
-        assert_eq!(p.select(b"", &[], now_ms()), Some(0));
+        assert_eq!(pick(&p, b"", &[], now_ms()), Some(0));
     }
 }
 
@@ -233,7 +239,7 @@ async fn active_check_brings_back_a_passively_ejected_target() {
         Some(&tokio::runtime::Handle::current()),
     )
     .expect("pool");
-    p.mark_failed(0, now_ms());
+    p.hold(0).mark_failed(now_ms());
     assert!(!p.is_available(0, now_ms()));
     assert!(wait_for(|| p.is_available(0, now_ms())).await);
 }

@@ -17,6 +17,7 @@ fn upstream_with(addr: &str) -> UpstreamSpec {
         retries: 0,
         tls: false,
         sni: None,
+        dns_refresh_secs: 30,
     }
 }
 
@@ -161,6 +162,21 @@ fn upstream_targets_and_weights_are_checked() {
     );
     u.targets.clear();
     assert_eq!(paths(upstream(&u)), ["targets"]);
+}
+
+#[test]
+fn dns_refresh_must_be_positive() {
+    let mut u = upstream_with("127.0.0.1:1");
+    assert!(upstream(&u).is_empty());
+    u.dns_refresh_secs = 0;
+    assert_eq!(paths(upstream(&u)), ["dns_refresh_secs"]);
+}
+
+#[test]
+fn dns_refresh_defaults_to_thirty_seconds() {
+    let u: UpstreamSpec =
+        serde_json::from_str(r#"{"id":"u","targets":[{"addr":"127.0.0.1:1"}]}"#).expect("spec");
+    assert_eq!(u.dns_refresh_secs, crate::spec::DEFAULT_DNS_REFRESH_SECS);
 }
 
 #[test]
