@@ -48,6 +48,7 @@ pub(crate) fn all() -> Value {
                 "hash_on": {"type": "string", "description": "client_ip | path | header:NAME"},
                 "health_check": schema_ref("HealthCheck"),
                 "connect_timeout_ms": uint(), "read_timeout_ms": uint(), "retries": uint(),
+                "dns_refresh_secs": uint(),
                 "tls": {"type": "boolean"}, "sni": {"type": "string"}}})),
         ("Policy", json!({"type": "object", "required": ["type"], "additionalProperties": true,
             "description": "a policy: `type` and that type's fields (see ADMIN_API.md, Policies)",

@@ -60,6 +60,12 @@ pub(crate) const RESOURCES: [Resource; 6] = [
             field("connect_timeout_ms", "Connect timeout (ms)", Input::Number, "Default 1000."),
             field("read_timeout_ms", "Read timeout (ms)", Input::Number, "Default 30000."),
             field("retries", "Retries", Input::Number, "Further tries on another target. Default 1."),
+            field(
+                "dns_refresh_secs",
+                "DNS refresh (s)",
+                Input::Number,
+                "How often target host names are looked up again. Default 30.",
+            ),
             field("tls", "TLS to targets", Input::Checkbox { default: false }, ""),
             field("sni", "SNI", Input::Text, "With TLS: the name to send; default the target's host."),
         ],
