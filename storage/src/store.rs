@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
-use policies::Problem;
+use parking_lot::{Mutex, RwLock};
+use policies::{Problem, SystemClock};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use tokio::sync::watch;
 
 use crate::acknowledged;
 use crate::audit::AuditEntry;
 use crate::change::{self, Planned};
+use crate::health::{Health, Op, StoreHealth};
 use crate::spec::Config;
 use crate::trees::{self, decode_u64, encode_u64, Trees};
 use crate::validate::{prefix, validate_config};
@@ -30,6 +31,8 @@ pub const CACHE_CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
 
 const REVISION: &[u8] = b"revision";
 const SCHEMA: &[u8] = b"schema";
+/// When [`Store::recover`] last wrote to check the disk takes writes again (unix seconds).
+const PROBE: &[u8] = b"probe";
 
 /// Handle to the store; clones share it.
 #[derive(Clone)]
@@ -38,14 +41,45 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
-    /// The data directory (for the acknowledged-revision file).
+    /// The open database; `None` only while [`Store::recover`] reopens it (sled keeps an
+    /// I/O error for good: a handle that failed once fails every write after it).
+    handle: RwLock<Option<Arc<Handle>>>,
+    /// The data directory (for the acknowledged-revision file, and reopening).
     dir: PathBuf,
-    trees: Trees,
+    health: Health,
     current: ArcSwap<Current>,
     /// Serializes `apply`: changes are planned against the latest config, one at a time.
     writer: Mutex<()>,
     notify: watch::Sender<u64>,
+    /// Tests make the disk fail here.
+    #[cfg(test)]
+    fault: Mutex<Fault>,
+}
+
+/// Where a test makes the disk refuse a write (with ENOSPC), until it is set back to `None`.
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    None,
+    /// Before a change's transaction: nothing reaches sled.
+    BeforeWrite,
+    /// After a change's transaction and flush: sled has it, the caller hears it failed.
+    AfterWrite,
+    /// At the probe write of a reopen.
+    Probe,
+}
+
+/// One open sled database and its trees.
+pub(crate) struct Handle {
+    db: sled::Db,
+    trees: Trees,
+}
+
+impl std::ops::Deref for Handle {
+    type Target = Trees;
+    fn deref(&self) -> &Trees {
+        &self.trees
+    }
 }
 
 /// The revision and the config it names, swapped together.
@@ -109,15 +143,17 @@ impl Store {
         let (notify, _) = watch::channel(revision);
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                handle: RwLock::new(Some(Arc::new(Handle { db, trees }))),
                 dir: dir.to_owned(),
-                trees,
+                health: Health::new(Arc::new(SystemClock)),
                 current: ArcSwap::from_pointee(Current {
                     revision,
                     config: Arc::new(config),
                 }),
                 writer: Mutex::new(()),
                 notify,
+                #[cfg(test)]
+                fault: Mutex::new(Fault::None),
             }),
         })
     }
@@ -151,9 +187,17 @@ impl Store {
     /// `Err(Invalid)` carries every problem of the resulting config (paths relative to the
     /// object for `Create`/`Replace`, full paths otherwise); problems the stored config
     /// already had do not block other changes, except a replacing import. On any `Err`
-    /// nothing was written. Blocking (disk flush, maybe DNS): call it off async workers.
+    /// nothing was acknowledged and the in-memory config is unchanged.
+    /// `Err(Unwritable)`: the disk refused the write (full, failing); the store is then
+    /// degraded, and this and later writes first try to [`recover`](Store::recover) it.
+    /// Blocking (disk flush, maybe DNS): call it off async workers.
     pub fn apply(&self, change: Change, actor: &str) -> Result<u64, StoreError> {
         let _writer = self.inner.writer.lock();
+        // Before planning: recovery may find a change reported failed stored after all,
+        // and this one must be planned against it.
+        if self.inner.health.is_degraded() {
+            self.recover_locked()?;
+        }
         let current = self.inner.current.load_full();
         let planned = change::plan(&current.config, change)?;
         let problems = refused_problems(&current.config, &planned);
@@ -167,19 +211,184 @@ impl Store {
             actor: actor.to_owned(),
             action: planned.action,
         };
-        self.write(&current.config, &planned.config, &entry)?;
+        let handle = self.handle(Op::Write)?;
+        let written = self
+            .inject(Fault::BeforeWrite)
+            .and_then(|()| write(&handle, &current.config, &planned.config, &entry))
+            .and_then(|()| self.inject(Fault::AfterWrite));
+        if let Err(e) = written {
+            return Err(self.failed(Op::Write, e));
+        }
+        drop(handle);
         self.inner.current.store(Arc::new(Current {
             revision,
             config: Arc::new(planned.config),
         }));
         self.inner.notify.send_replace(revision);
         // sled has the change durably, so it is acknowledged whatever happens to the file:
-        // a file left behind only weakens the damage check for this revision (the next
-        // open, finding sled ahead of it, rewrites it).
+        // a file left behind only weakens the damage check for this revision. The store is
+        // marked degraded, so the next write (or probe) reopens it, which rewrites the file.
         if let Err(e) = record_acknowledged(&self.inner.dir, revision) {
-            tracing::warn!(revision, error = %e, "cannot record the acknowledged revision");
+            self.inner.health.failed(Op::Write, &e);
         }
         Ok(revision)
+    }
+
+    /// Whether the store writes, and its errors so far (cheap: no I/O).
+    pub fn health(&self) -> StoreHealth {
+        self.inner.health.report()
+    }
+
+    /// When degraded, tries to [`recover`](Store::recover); logs the errors held back by
+    /// the rate limit. Call it periodically (every few seconds), off async workers.
+    pub fn check_health(&self) {
+        self.inner.health.log_held_back();
+        if self.inner.health.is_degraded() {
+            let _writer = self.inner.writer.lock();
+            if self.inner.health.is_degraded() {
+                // A failure is recorded (and logged, rate-limited) where it happens.
+                let _ = self.recover_locked();
+            }
+        }
+    }
+
+    /// Reopens the database and writes a probe; on success the store is healthy again.
+    /// The in-memory config and revision stay, checked against what sled holds: the same
+    /// revision, or one more when a change reported failed was stored after all (its
+    /// outcome was unknown; it is then adopted, as a restart would). Sled behind the
+    /// in-memory revision, or behind the acknowledged-revision file, is refused
+    /// (`Err(Behind)`) as [`Store::open`] refuses it, and the store stays degraded.
+    pub fn recover(&self) -> Result<(), StoreError> {
+        let _writer = self.inner.writer.lock();
+        self.recover_locked()
+    }
+
+    fn recover_locked(&self) -> Result<(), StoreError> {
+        match self.reopen() {
+            Ok(()) => {
+                self.inner.health.recovered();
+                Ok(())
+            }
+            Err(e @ StoreError::Behind { .. }) => {
+                self.inner.health.failed(Op::Write, &e);
+                Err(e)
+            }
+            Err(e) => Err(self.failed(Op::Write, e)),
+        }
+    }
+
+    /// Drops the handle, opens a new one, checks it against memory, probes a write.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let dir = &self.inner.dir;
+        // sled lets go of its lock file only once every handle is gone.
+        drop(self.inner.handle.write().take());
+        let acknowledged = acknowledged::read(dir).map_err(|source| StoreError::Io {
+            path: acknowledged::path(dir).display().to_string(),
+            source,
+        })?;
+        let db = reopen_db(dir)?;
+        let handle = Arc::new(Handle {
+            trees: Trees::open(&db)?,
+            db,
+        });
+        // Installed before the checks and the probe: reads (sessions, the audit log) work
+        // on it even while the disk refuses writes; writes stay refused (degraded).
+        *self.inner.handle.write() = Some(Arc::clone(&handle));
+        let stored = check_schema(&handle.db, &handle.trees, dir, acknowledged)?;
+        let current = self.inner.current.load_full();
+        if stored < current.revision {
+            return Err(StoreError::Behind {
+                dir: dir.display().to_string(),
+                file: "the running process".to_owned(),
+                revision: stored,
+                acknowledged: current.revision,
+            });
+        }
+        if stored > current.revision {
+            let (revision, config) =
+                trees::read_config(|| Ok((handle.db.clone(), Trees::open(&handle.db)?, stored)))?;
+            tracing::warn!(
+                revision,
+                "a config change reported failed was stored after all; serving it"
+            );
+            self.inner.current.store(Arc::new(Current {
+                revision,
+                config: Arc::new(config),
+            }));
+            self.inner.notify.send_replace(revision);
+        }
+        self.inject(Fault::Probe)?;
+        handle.meta.insert(PROBE, &encode_u64(unix_now()))?;
+        handle.db.flush()?;
+        if acknowledged != Some(stored) {
+            record_acknowledged(dir, stored)?;
+        }
+        Ok(())
+    }
+
+    /// Records a failure of `op` and turns it into the error its caller returns.
+    fn failed(&self, op: Op, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Db(_) | StoreError::Io { .. } | StoreError::Unwritable { .. } => {
+                self.inner.health.failed(op, &e);
+                match e {
+                    e @ StoreError::Unwritable { .. } => e,
+                    e => StoreError::Unwritable {
+                        dir: self.dir_name(),
+                        cause: e.to_string(),
+                    },
+                }
+            }
+            other => other,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_fault(&self, fault: Fault) {
+        *self.inner.fault.lock() = fault;
+    }
+
+    #[cfg(test)]
+    fn inject(&self, at: Fault) -> Result<(), StoreError> {
+        if *self.inner.fault.lock() == at {
+            let enospc = std::io::Error::from_raw_os_error(28);
+            return Err(StoreError::Db(sled::Error::Io(enospc)));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn inject(&self, _at: Fault) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn dir_name(&self) -> String {
+        self.inner.dir.display().to_string()
+    }
+
+    /// The open handle; `Err(Unwritable)` (recorded under `op`) while it is being reopened.
+    fn handle(&self, op: Op) -> Result<Arc<Handle>, StoreError> {
+        match self.inner.handle.read().as_ref() {
+            Some(handle) => Ok(Arc::clone(handle)),
+            None => Err(self.failed(
+                op,
+                StoreError::Unwritable {
+                    dir: self.dir_name(),
+                    cause: "the store is being reopened".to_owned(),
+                },
+            )),
+        }
+    }
+
+    /// Runs a write of `op` on the open handle, recording its failure.
+    pub(crate) fn writing<T>(
+        &self,
+        op: Op,
+        f: impl FnOnce(&Handle) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let handle = self.handle(op)?;
+        f(&handle).map_err(|e| self.failed(op, e))
     }
 
     /// The whole config as YAML (keys and credentials as hashes; certificates with their
@@ -200,47 +409,69 @@ impl Store {
         crate::import::to_json(&self.config())
     }
 
-    /// Writes everything still in memory to disk (for shutdown).
+    /// Writes everything still in memory to disk (for shutdown). `Err(Unwritable)` when
+    /// the disk refuses it, or when the store is degraded and cannot recover (writes it
+    /// took since, usage counts for one, may not be on disk).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        Ok(())
-    }
-
-    pub(crate) fn trees(&self) -> &Trees {
-        &self.inner.trees
-    }
-
-    /// One transaction over the changed config trees, `meta` and `audit`, then a flush.
-    fn write(&self, old: &Config, new: &Config, entry: &AuditEntry) -> Result<(), StoreError> {
-        let trees = &self.inner.trees;
-        let writes = trees::diff(old, new)?;
-        let audit = serde_json::to_vec(entry)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode audit entry: {e}")))?;
-        let mut all: Vec<&sled::Tree> = trees.config.iter().collect();
-        all.push(&trees.meta);
-        all.push(&trees.audit);
-        let (meta, log) = (all.len() - 2, all.len() - 1);
-        let result: Result<(), TransactionError<()>> = all.as_slice().transaction(|tx| {
-            for (tree, key, value) in &writes {
-                match value {
-                    Some(value) => tx[*tree].insert(key.as_slice(), value.as_slice())?,
-                    None => tx[*tree].remove(key.as_slice())?,
-                };
-            }
-            tx[meta].insert(REVISION, &encode_u64(entry.revision))?;
-            tx[log].insert(&encode_u64(entry.revision), audit.as_slice())?;
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(())) => {
-                return Err(StoreError::Corrupt("transaction aborted".to_owned()))
+        if self.inner.health.is_degraded() {
+            let _writer = self.inner.writer.lock();
+            if self.inner.health.is_degraded() {
+                self.recover_locked()?;
             }
         }
-        self.inner.db.flush()?;
-        Ok(())
+        self.writing(Op::Flush, |h| {
+            h.db.flush()?;
+            Ok(())
+        })
     }
+
+    /// The open handle, for reads (`Err(Unwritable)` while it is being reopened).
+    pub(crate) fn trees(&self) -> Result<Arc<Handle>, StoreError> {
+        match self.inner.handle.read().as_ref() {
+            Some(handle) => Ok(Arc::clone(handle)),
+            None => Err(StoreError::Unwritable {
+                dir: self.dir_name(),
+                cause: "the store is being reopened".to_owned(),
+            }),
+        }
+    }
+}
+
+/// One transaction over the changed config trees, `meta` and `audit`, then a flush.
+fn write(
+    handle: &Handle,
+    old: &Config,
+    new: &Config,
+    entry: &AuditEntry,
+) -> Result<(), StoreError> {
+    let trees = &handle.trees;
+    let writes = trees::diff(old, new)?;
+    let audit = serde_json::to_vec(entry)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode audit entry: {e}")))?;
+    let mut all: Vec<&sled::Tree> = trees.config.iter().collect();
+    all.push(&trees.meta);
+    all.push(&trees.audit);
+    let (meta, log) = (all.len() - 2, all.len() - 1);
+    let result: Result<(), TransactionError<()>> = all.as_slice().transaction(|tx| {
+        for (tree, key, value) in &writes {
+            match value {
+                Some(value) => tx[*tree].insert(key.as_slice(), value.as_slice())?,
+                None => tx[*tree].remove(key.as_slice())?,
+            };
+        }
+        tx[meta].insert(REVISION, &encode_u64(entry.revision))?;
+        tx[log].insert(&encode_u64(entry.revision), audit.as_slice())?;
+        Ok::<(), ConflictableTransactionError<()>>(())
+    });
+    match result {
+        Ok(()) => {}
+        Err(TransactionError::Storage(e)) => return Err(e.into()),
+        Err(TransactionError::Abort(())) => {
+            return Err(StoreError::Corrupt("transaction aborted".to_owned()))
+        }
+    }
+    handle.db.flush()?;
+    Ok(())
 }
 
 /// The problems that refuse `planned`: those of the new config that the current one did
@@ -293,11 +524,47 @@ fn object_prefix(config: &Config, kind: Kind, id: &str) -> String {
 }
 
 /// Opens sled in `dir` with a [`CACHE_CAPACITY_BYTES`] cache.
+///
+/// sled 0.34 writes a snapshot to `snap.<lsn>.generating` and renames it when complete;
+/// a write the disk refused (full) leaves the partial file behind, and sled's next open
+/// takes it for the newest snapshot and fails with "corrupted data" for good. So when an
+/// open fails as corrupt, such leftovers (never a complete snapshot: sled reads its data
+/// from the log when there is none) are removed and the open tried once more.
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    Ok(sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE_CAPACITY_BYTES)
-        .open()?)
+    let open = || {
+        sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_CAPACITY_BYTES)
+            .open()
+    };
+    match open() {
+        Err(sled::Error::Corruption { .. }) if remove_unfinished_snapshots(dir) > 0 => Ok(open()?),
+        other => Ok(other?),
+    }
+}
+
+/// Removes sled's `snap.*.generating` files in `dir`; returns how many.
+fn remove_unfinished_snapshots(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::warn!(file = %entry.path().display(), "removed an unfinished sled snapshot");
+                    removed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove an unfinished sled snapshot");
+                }
+            }
+        }
+    }
+    removed
 }
 
 /// Stores at least this large on disk are read through a handle of their own (see
@@ -414,3 +681,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests;
