@@ -183,12 +183,68 @@ impl Metrics {
             .remove_label_values(&[route, upstream]);
     }
 
+    /// Registers `tollgate_store_errors_total{op}` and `tollgate_store_ok`, read from
+    /// `store` at each scrape (called once, at start).
+    pub fn watch_store(&self, store: storage::Store) -> Result<(), MetricsError> {
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "tollgate_store_errors_total",
+                "Store writes, usage saves and flushes that failed",
+            ),
+            &["op"],
+        )?;
+        let ok = IntGauge::new(
+            "tollgate_store_ok",
+            "1 while the store writes, 0 from a failed write until it recovers",
+        )?;
+        self.registry.register(Box::new(StoreMetrics {
+            store,
+            errors,
+            ok,
+            scraping: std::sync::Mutex::new(()),
+        }))?;
+        Ok(())
+    }
+
     /// The registry in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail on I/O; a metric family error leaves a partial page.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// The store's health as metrics, brought up to date at each scrape.
+struct StoreMetrics {
+    store: storage::Store,
+    errors: IntCounterVec,
+    ok: IntGauge,
+    /// Two scrapes at once would each add the same increase.
+    scraping: std::sync::Mutex<()>,
+}
+
+impl Collector for StoreMetrics {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        let mut descs = self.errors.desc();
+        descs.extend(self.ok.desc());
+        descs
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let _scraping = self
+            .scraping
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let health = self.store.health();
+        for op in storage::Op::ALL {
+            let counter = self.errors.with_label_values(&[op.name()]);
+            counter.inc_by(health.errors_by_op[op as usize].saturating_sub(counter.get()));
+        }
+        self.ok.set(i64::from(health.ok));
+        let mut families = self.errors.collect();
+        families.extend(self.ok.collect());
+        families
     }
 }
 

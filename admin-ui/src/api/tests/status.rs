@@ -36,6 +36,10 @@ async fn reports_revision_version_and_target_health() {
         "upstream orders: bad address"
     );
     assert_eq!(
+        answer.json["store"],
+        json!({"ok": true, "last_error": null, "last_error_at": null, "errors": 0})
+    );
+    assert_eq!(
         answer.json["upstreams"],
         json!([{"id": "orders", "targets": [
             {"addr": "127.0.0.1:9001", "healthy": false},
