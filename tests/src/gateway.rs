@@ -82,6 +82,9 @@ pub struct GatewayOptions {
     /// The address the admin listener binds (`0.0.0.0` to reach it from other hosts);
     /// `None`: 127.0.0.1. The tests still talk to it on 127.0.0.1.
     pub admin_ip: Option<std::net::IpAddr>,
+    /// `--data-dir`: an existing directory (a mount the test made, for one) that outlives
+    /// the gateway; `None`: a fresh one inside the gateway's temporary directory.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A running `tollgate` process. Dropping it kills the process (SIGKILL) and removes the
@@ -124,6 +127,9 @@ impl Gateway {
 
     /// The data directory (`--data-dir`).
     pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.opts.data_dir {
+            return dir.clone();
+        }
         self.dir.path().join("data")
     }
 

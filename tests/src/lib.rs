@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod raw;
 pub mod runtime;
 pub mod scripted;
+pub mod tmpfs;
 pub mod upstream;
 pub mod wait;
 pub mod websocket;
