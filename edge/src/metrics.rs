@@ -374,6 +374,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn store_metrics_follow_the_store_and_count_each_failure_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = storage::Store::open(dir.path()).expect("store");
+        let metrics = Metrics::new().expect("metrics");
+        metrics.watch_store(store.clone()).expect("registered");
+        let text = metrics.render();
+        assert!(text.contains("tollgate_store_ok 1"), "{text}");
+        assert!(
+            text.contains("tollgate_store_errors_total{op=\"write\"} 0"),
+            "{text}"
+        );
+        // The acknowledged-revision file cannot be replaced: one failed write.
+        let blocker = dir
+            .path()
+            .join(format!("{}.tmp", storage::acknowledged::FILE_NAME));
+        std::fs::create_dir(&blocker).expect("blocker");
+        let spec = serde_json::from_value(serde_json::json!({"id": "acme"})).expect("spec");
+        store
+            .apply(
+                storage::Change::Create(storage::Object::Consumer(spec)),
+                "test",
+            )
+            .expect("sled takes it");
+        for _ in 0..2 {
+            let text = metrics.render();
+            assert!(text.contains("tollgate_store_ok 0"), "{text}");
+            assert!(
+                text.contains("tollgate_store_errors_total{op=\"write\"} 1"),
+                "{text}"
+            );
+            assert!(
+                text.contains("tollgate_store_errors_total{op=\"usage\"} 0"),
+                "{text}"
+            );
+        }
+        std::fs::remove_dir(&blocker).expect("blocker removed");
+        store.recover().expect("recovers");
+        assert!(metrics.render().contains("tollgate_store_ok 1"));
+    }
+
+    #[test]
     fn counts_requests_by_route_method_and_status() {
         let m = Metrics::new().expect("metrics");
         let r = m.route("orders", "orders-up");
