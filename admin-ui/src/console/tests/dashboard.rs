@@ -142,6 +142,15 @@ async fn dashboard_says_when_the_store_cannot_write_until_it_recovers() {
         "{}",
         page.body
     );
+    let refused = session
+        .post(
+            &console,
+            "/upstreams/new",
+            &[("id", "billing"), ("targets", "127.0.0.1:9002")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(refused.body.contains("cannot write"), "{}", refused.body);
 
     std::fs::remove_dir(&blocker).expect("blocker removed");
     console.store().recover().expect("recovers");
