@@ -206,3 +206,78 @@ fn a_stop_that_cannot_flush_the_store_exits_non_zero() -> Result<()> {
     drop(disk);
     Ok(())
 }
+
+#[test]
+fn space_freed_while_writes_race_keeps_every_acknowledged_write_and_no_gap() -> Result<()> {
+    let Some(disk) = small_disk()? else {
+        return Ok(());
+    };
+    let mut gateway = start_on(&disk)?;
+    let server = EchoServer::start("up")?;
+    let admin = gateway.admin();
+    admin.create_upstream(&upstream_spec("up", &[server.addr()]))?;
+    disk.fill(FILLER)?;
+
+    let writer = admin.clone();
+    let (refused_tx, refused_rx) = std::sync::mpsc::channel();
+    let writes = std::thread::spawn(move || -> Result<Vec<(String, u16)>> {
+        let mut answers = Vec::new();
+        for i in 0..80 {
+            let id = format!("w{i}");
+            let status = create_route(&writer, &id)?.status;
+            if status == 500 {
+                let _ = refused_tx.send(());
+            }
+            answers.push((id, status));
+        }
+        Ok(answers)
+    });
+    // Free the space once writes are being refused, while they keep coming.
+    refused_rx
+        .recv_timeout(Duration::from_secs(30))
+        .context("no write was refused on a full disk")?;
+    std::fs::remove_file(disk.path().join(FILLER))?;
+    let answers = writes
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    ensure!(
+        answers.iter().all(|(_, s)| *s == 201 || *s == 500),
+        "{answers:?}"
+    );
+    ensure!(
+        answers.last().map(|(_, s)| *s) == Some(201),
+        "writes resume once space is freed: {answers:?}"
+    );
+
+    let check = |admin: &Admin| -> Result<u64> {
+        let revision = store_status(admin)?["revision"]
+            .as_u64()
+            .context("revision")?;
+        ensure!(
+            revision == 1 + route_count(admin)?,
+            "one revision per object"
+        );
+        for (id, status) in &answers {
+            if *status == 201 {
+                admin
+                    .get(&format!("/api/v1/routes/{id}"))?
+                    .expect_status(200, "an acknowledged route")?;
+            }
+        }
+        Ok(revision)
+    };
+    let revision = check(&admin)?;
+    gateway.sigterm()?;
+    let exit = gateway.wait_exit(Duration::from_secs(30))?;
+    ensure!(exit.success(), "{exit}");
+    let acknowledged = std::fs::read_to_string(gateway.data_dir().join("acknowledged-revision"))?;
+    ensure!(
+        acknowledged.trim() == revision.to_string(),
+        "{acknowledged}"
+    );
+    gateway.start_again()?;
+    ensure!(check(&gateway.admin())? == revision);
+    drop(gateway);
+    drop(disk);
+    Ok(())
+}
