@@ -164,6 +164,20 @@ fn a_full_disk_refuses_writes_visibly_and_writes_resume_once_space_is_freed() ->
         )
     })?;
 
+    // Logged once, however many failures: the rest wait for the minute's summary.
+    let errors = store_status(&admin)?["store"]["errors"]
+        .as_u64()
+        .unwrap_or(0);
+    let logged = gateway
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("the store cannot write"))
+        .count();
+    ensure!(
+        errors >= 3 && logged == 1,
+        "{errors} errors, {logged} lines logged"
+    );
+
     // What was acknowledged survives a restart on the same disk.
     let (revision, routes) = (
         store_status(&admin)?["revision"].clone(),
