@@ -1,6 +1,7 @@
 //! The store's health: a write the disk refuses changes nothing, marks the store degraded,
 //! and the store recovers (reopened) once the disk takes writes again.
 
+use super::recover::Fault;
 use super::*;
 use crate::spec::{RouteSpec, UpstreamSpec};
 use crate::Object;
