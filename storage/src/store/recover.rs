@@ -1,4 +1,4 @@
-//! The store's health: counting failed writes ([`Health`]), and recovering from them by
+//! The store's health: counting failed writes (`crate::health`), and recovering from them by
 //! reopening sled (which keeps an I/O error for good: every write of a handle that failed
 //! once fails), checked against the in-memory config as [`Store::open`] checks a store.
 
