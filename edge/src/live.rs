@@ -128,3 +128,22 @@ pub async fn wait_until_ready(shared: Arc<Shared>, addr: SocketAddr) {
 pub fn check_bindable(addr: SocketAddr) -> std::io::Result<()> {
     std::net::TcpListener::bind(addr).map(drop)
 }
+
+/// How often a degraded store is probed (reopened, a write tried) and held-back store
+/// errors are logged.
+pub const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Every [`STORE_PROBE_INTERVAL`], on the blocking pool: [`storage::Store::check_health`],
+/// so that a store that could not write (a full disk) turns healthy once it writes again,
+/// without waiting for an admin write. Runs as long as the runtime does.
+pub async fn watch_store(store: storage::Store) {
+    let mut tick = tokio::time::interval(STORE_PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || store.check_health()).await {
+            tracing::error!(error = %e, "the store health check panicked");
+        }
+    }
+}

@@ -278,6 +278,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let metrics = Metrics::new().context("creating metrics")?;
     let store = storage::Store::open(&args.data_dir)
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    metrics
+        .watch_store(store.clone())
+        .context("creating the store metrics")?;
     let env_password = std::env::var("TOLLGATE_ADMIN_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
@@ -381,6 +384,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     rt.spawn(reload::run(store.clone(), changes, shared.clone()));
     rt.spawn(usage.clone().run(shared.clone()));
+    rt.spawn(live::watch_store(store.clone()));
     let ready_shared = shared.clone();
     let (listen, admin_addr, metrics_addr) = (args.listen, args.admin_listen, args.metrics_listen);
     rt.spawn(async move {
@@ -435,13 +439,21 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
 
     access_log.flush(Duration::from_secs(2));
+    // What is not on disk after these is lost: say so in the exit status.
+    let mut saved = true;
     if let Err(e) = usage.flush(&final_shared.snapshot.load().directory) {
         eprintln!("tollgate: saving usage: {e}");
+        saved = false;
     }
     if let Err(e) = store.flush() {
         eprintln!("tollgate: flushing the store: {e}");
+        saved = false;
     }
     rt.shutdown_timeout(Duration::from_secs(1));
     eprintln!("tollgate: stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(if saved {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -183,12 +183,68 @@ impl Metrics {
             .remove_label_values(&[route, upstream]);
     }
 
+    /// Registers `tollgate_store_errors_total{op}` and `tollgate_store_ok`, read from
+    /// `store` at each scrape (called once, at start).
+    pub fn watch_store(&self, store: storage::Store) -> Result<(), MetricsError> {
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "tollgate_store_errors_total",
+                "Store writes, usage saves and flushes that failed",
+            ),
+            &["op"],
+        )?;
+        let ok = IntGauge::new(
+            "tollgate_store_ok",
+            "1 while the store writes, 0 from a failed write until it recovers",
+        )?;
+        self.registry.register(Box::new(StoreMetrics {
+            store,
+            errors,
+            ok,
+            scraping: std::sync::Mutex::new(()),
+        }))?;
+        Ok(())
+    }
+
     /// The registry in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail on I/O; a metric family error leaves a partial page.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// The store's health as metrics, brought up to date at each scrape.
+struct StoreMetrics {
+    store: storage::Store,
+    errors: IntCounterVec,
+    ok: IntGauge,
+    /// Two scrapes at once would each add the same increase.
+    scraping: std::sync::Mutex<()>,
+}
+
+impl Collector for StoreMetrics {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        let mut descs = self.errors.desc();
+        descs.extend(self.ok.desc());
+        descs
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let _scraping = self
+            .scraping
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let health = self.store.health();
+        for op in storage::Op::ALL {
+            let counter = self.errors.with_label_values(&[op.name()]);
+            counter.inc_by(health.errors_by_op[op as usize].saturating_sub(counter.get()));
+        }
+        self.ok.set(i64::from(health.ok));
+        let mut families = self.errors.collect();
+        families.extend(self.ok.collect());
+        families
     }
 }
 
@@ -316,6 +372,47 @@ pub fn router(metrics: Arc<Metrics>) -> axum::Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_metrics_follow_the_store_and_count_each_failure_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = storage::Store::open(dir.path()).expect("store");
+        let metrics = Metrics::new().expect("metrics");
+        metrics.watch_store(store.clone()).expect("registered");
+        let text = metrics.render();
+        assert!(text.contains("tollgate_store_ok 1"), "{text}");
+        assert!(
+            text.contains("tollgate_store_errors_total{op=\"write\"} 0"),
+            "{text}"
+        );
+        // The acknowledged-revision file cannot be replaced: one failed write.
+        let blocker = dir
+            .path()
+            .join(format!("{}.tmp", storage::acknowledged::FILE_NAME));
+        std::fs::create_dir(&blocker).expect("blocker");
+        let spec = serde_json::from_value(serde_json::json!({"id": "acme"})).expect("spec");
+        store
+            .apply(
+                storage::Change::Create(storage::Object::Consumer(spec)),
+                "test",
+            )
+            .expect("sled takes it");
+        for _ in 0..2 {
+            let text = metrics.render();
+            assert!(text.contains("tollgate_store_ok 0"), "{text}");
+            assert!(
+                text.contains("tollgate_store_errors_total{op=\"write\"} 1"),
+                "{text}"
+            );
+            assert!(
+                text.contains("tollgate_store_errors_total{op=\"usage\"} 0"),
+                "{text}"
+            );
+        }
+        std::fs::remove_dir(&blocker).expect("blocker removed");
+        store.recover().expect("recovers");
+        assert!(metrics.render().contains("tollgate_store_ok 1"));
+    }
 
     #[test]
     fn counts_requests_by_route_method_and_status() {

@@ -118,7 +118,7 @@ impl UsageBook {
 
     /// Flushes every [`FLUSH_INTERVAL`] (on the blocking pool) for as long as the runtime
     /// runs, with the key uses of the snapshot live at that moment. A failed write is
-    /// reported on stderr; its counts are not retried on their own but the next change of
+    /// counted and logged by the store (rate-limited); its counts are not retried on their own but the next change of
     /// the same counter writes the newer count, and its key uses are written next time.
     pub async fn run(self: Arc<Self>, shared: Arc<Shared>) {
         let mut tick = tokio::time::interval(FLUSH_INTERVAL);
@@ -130,8 +130,10 @@ impl UsageBook {
             let snapshot = shared.snapshot.load_full();
             match tokio::task::spawn_blocking(move || book.flush(&snapshot.directory)).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => eprintln!("tollgate: saving usage: {e}"),
-                Err(e) => eprintln!("tollgate: saving usage panicked: {e}"),
+                // The store counts and logs it, at most once a minute (a full disk would
+                // otherwise print a line every flush).
+                Ok(Err(_)) => {}
+                Err(e) => tracing::error!(error = %e, "saving usage panicked"),
             }
         }
     }

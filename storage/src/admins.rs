@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Store, StoreError};
+use crate::{Op, Store, StoreError};
 
 /// A console session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,7 +16,7 @@ pub struct Session {
 impl Store {
     /// The stored password hash of `user`, if the user exists.
     pub fn admin_password_hash(&self, user: &str) -> Result<Option<String>, StoreError> {
-        self.trees()
+        self.trees()?
             .admins
             .get(user.as_bytes())?
             .map(|v| {
@@ -30,10 +30,11 @@ impl Store {
     /// Every stored session of `user` ends: whoever logged in with the old password must
     /// log in again. Flushed before it returns.
     pub fn set_admin_password(&self, user: &str, hash: &str) -> Result<(), StoreError> {
-        self.trees()
-            .admins
-            .insert(user.as_bytes(), hash.as_bytes())?;
-        self.trees().admins.flush()?;
+        self.writing(Op::Write, |h| {
+            h.admins.insert(user.as_bytes(), hash.as_bytes())?;
+            h.admins.flush()?;
+            Ok(())
+        })?;
         self.delete_sessions_of(user)?;
         Ok(())
     }
@@ -48,7 +49,7 @@ impl Store {
     fn drop_sessions_where(&self, doomed: impl Fn(&Session) -> bool) -> Result<usize, StoreError> {
         let mut batch = sled::Batch::default();
         let mut dropped = 0;
-        for entry in self.trees().sessions.iter() {
+        for entry in self.trees()?.sessions.iter() {
             let (key, value) = entry?;
             if serde_json::from_slice::<Session>(&value).map_or(true, |s| doomed(&s)) {
                 batch.remove(key);
@@ -56,30 +57,36 @@ impl Store {
             }
         }
         if dropped > 0 {
-            self.trees().sessions.apply_batch(batch)?;
-            self.trees().sessions.flush()?;
+            self.writing(Op::Write, |h| {
+                h.sessions.apply_batch(batch)?;
+                h.sessions.flush()?;
+                Ok(())
+            })?;
         }
         Ok(dropped)
     }
 
     /// Whether any console user exists.
     pub fn has_admins(&self) -> Result<bool, StoreError> {
-        Ok(!self.trees().admins.is_empty())
+        Ok(!self.trees()?.admins.is_empty())
     }
 
     /// Stores a session under `token_hash`. Flushed before it returns.
     pub fn save_session(&self, token_hash: &str, session: &Session) -> Result<(), StoreError> {
         let value = serde_json::to_vec(session)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode session: {e}")))?;
-        self.trees().sessions.insert(token_hash.as_bytes(), value)?;
-        self.trees().sessions.flush()?;
+        self.writing(Op::Write, |h| {
+            h.sessions.insert(token_hash.as_bytes(), value)?;
+            h.sessions.flush()?;
+            Ok(())
+        })?;
         Ok(())
     }
 
     /// The session stored under `token_hash`, if any and not expired at `now` (unix
     /// seconds). An expired session is removed.
     pub fn session(&self, token_hash: &str, now: u64) -> Result<Option<Session>, StoreError> {
-        let Some(value) = self.trees().sessions.get(token_hash.as_bytes())? else {
+        let Some(value) = self.trees()?.sessions.get(token_hash.as_bytes())? else {
             return Ok(None);
         };
         let session: Session = serde_json::from_slice(&value)
@@ -98,8 +105,11 @@ impl Store {
 
     /// Forgets the session (logout). Missing sessions are fine.
     pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        self.trees().sessions.remove(token_hash.as_bytes())?;
-        self.trees().sessions.flush()?;
+        self.writing(Op::Write, |h| {
+            h.sessions.remove(token_hash.as_bytes())?;
+            h.sessions.flush()?;
+            Ok(())
+        })?;
         Ok(())
     }
 }

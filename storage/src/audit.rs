@@ -21,7 +21,7 @@ pub struct AuditEntry {
 impl Store {
     /// The latest `limit` entries, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        self.trees()
+        self.trees()?
             .audit
             .iter()
             .rev()

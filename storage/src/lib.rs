@@ -19,8 +19,10 @@ pub mod acknowledged;
 mod admins;
 mod audit;
 mod change;
+mod health;
 mod import;
 mod keys;
+pub mod log_limit;
 mod secrets;
 mod store;
 mod trees;
@@ -29,6 +31,7 @@ mod validate;
 
 pub use admins::Session;
 pub use audit::AuditEntry;
+pub use health::{Op, StoreHealth};
 pub use import::parse_config;
 pub use keys::{
     hash_key, hash_password, new_api_key, verify_password, verify_password_or_decoy, PasswordError,
@@ -194,6 +197,10 @@ pub enum StoreError {
         revision: u64,
         acknowledged: u64,
     },
+    /// The disk refused a write (full, failing): nothing was acknowledged, and the store
+    /// is degraded until it recovers (see [`Store::recover`]).
+    #[error("the store in {dir} cannot write: {cause}")]
+    Unwritable { dir: String, cause: String },
     /// A file of the store other than sled's could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -5,18 +5,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
-use policies::Problem;
+use parking_lot::{Mutex, RwLock};
+use policies::{Problem, SystemClock};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use tokio::sync::watch;
 
 use crate::acknowledged;
 use crate::audit::AuditEntry;
 use crate::change::{self, Planned};
+use crate::health::{Health, Op};
 use crate::spec::Config;
 use crate::trees::{self, decode_u64, encode_u64, Trees};
 use crate::validate::{prefix, validate_config};
 use crate::{Change, Kind, StoreError};
+use recover::Fault;
 
 /// The on-disk layout this build writes. A store with a newer schema is refused; an older
 /// one is migrated by [`migrate`] when opened.
@@ -30,6 +32,8 @@ pub const CACHE_CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
 
 const REVISION: &[u8] = b"revision";
 const SCHEMA: &[u8] = b"schema";
+/// When [`Store::recover`] last wrote to check the disk takes writes again (unix seconds).
+const PROBE: &[u8] = b"probe";
 
 /// Handle to the store; clones share it.
 #[derive(Clone)]
@@ -38,14 +42,32 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
-    /// The data directory (for the acknowledged-revision file).
+    /// The open database; `None` only while [`Store::recover`] reopens it (sled keeps an
+    /// I/O error for good: a handle that failed once fails every write after it).
+    handle: RwLock<Option<Arc<Handle>>>,
+    /// The data directory (for the acknowledged-revision file, and reopening).
     dir: PathBuf,
-    trees: Trees,
+    health: Health,
     current: ArcSwap<Current>,
     /// Serializes `apply`: changes are planned against the latest config, one at a time.
     writer: Mutex<()>,
     notify: watch::Sender<u64>,
+    /// Tests make the disk fail here.
+    #[cfg(test)]
+    fault: Mutex<Fault>,
+}
+
+/// One open sled database and its trees.
+pub(crate) struct Handle {
+    db: sled::Db,
+    trees: Trees,
+}
+
+impl std::ops::Deref for Handle {
+    type Target = Trees;
+    fn deref(&self) -> &Trees {
+        &self.trees
+    }
 }
 
 /// The revision and the config it names, swapped together.
@@ -109,15 +131,17 @@ impl Store {
         let (notify, _) = watch::channel(revision);
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                handle: RwLock::new(Some(Arc::new(Handle { db, trees }))),
                 dir: dir.to_owned(),
-                trees,
+                health: Health::new(Arc::new(SystemClock)),
                 current: ArcSwap::from_pointee(Current {
                     revision,
                     config: Arc::new(config),
                 }),
                 writer: Mutex::new(()),
                 notify,
+                #[cfg(test)]
+                fault: Mutex::new(Fault::None),
             }),
         })
     }
@@ -151,9 +175,17 @@ impl Store {
     /// `Err(Invalid)` carries every problem of the resulting config (paths relative to the
     /// object for `Create`/`Replace`, full paths otherwise); problems the stored config
     /// already had do not block other changes, except a replacing import. On any `Err`
-    /// nothing was written. Blocking (disk flush, maybe DNS): call it off async workers.
+    /// nothing was acknowledged and the in-memory config is unchanged.
+    /// `Err(Unwritable)`: the disk refused the write (full, failing); the store is then
+    /// degraded, and this and later writes first try to [`recover`](Store::recover) it.
+    /// Blocking (disk flush, maybe DNS): call it off async workers.
     pub fn apply(&self, change: Change, actor: &str) -> Result<u64, StoreError> {
         let _writer = self.inner.writer.lock();
+        // Before planning: recovery may find a change reported failed stored after all,
+        // and this one must be planned against it.
+        if self.inner.health.is_degraded() {
+            self.recover_locked()?;
+        }
         let current = self.inner.current.load_full();
         let planned = change::plan(&current.config, change)?;
         let problems = refused_problems(&current.config, &planned);
@@ -167,17 +199,25 @@ impl Store {
             actor: actor.to_owned(),
             action: planned.action,
         };
-        self.write(&current.config, &planned.config, &entry)?;
+        let handle = self.handle(Op::Write)?;
+        let written = self
+            .inject(Fault::BeforeWrite)
+            .and_then(|()| write(&handle, &current.config, &planned.config, &entry))
+            .and_then(|()| self.inject(Fault::AfterWrite));
+        if let Err(e) = written {
+            return Err(self.failed(Op::Write, e));
+        }
+        drop(handle);
         self.inner.current.store(Arc::new(Current {
             revision,
             config: Arc::new(planned.config),
         }));
         self.inner.notify.send_replace(revision);
         // sled has the change durably, so it is acknowledged whatever happens to the file:
-        // a file left behind only weakens the damage check for this revision (the next
-        // open, finding sled ahead of it, rewrites it).
+        // a file left behind only weakens the damage check for this revision. The store is
+        // marked degraded, so the next write (or probe) reopens it, which rewrites the file.
         if let Err(e) = record_acknowledged(&self.inner.dir, revision) {
-            tracing::warn!(revision, error = %e, "cannot record the acknowledged revision");
+            self.inner.health.failed(Op::Write, &e);
         }
         Ok(revision)
     }
@@ -200,47 +240,69 @@ impl Store {
         crate::import::to_json(&self.config())
     }
 
-    /// Writes everything still in memory to disk (for shutdown).
+    /// Writes everything still in memory to disk (for shutdown). `Err(Unwritable)` when
+    /// the disk refuses it, or when the store is degraded and cannot recover (writes it
+    /// took since, usage counts for one, may not be on disk).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        Ok(())
-    }
-
-    pub(crate) fn trees(&self) -> &Trees {
-        &self.inner.trees
-    }
-
-    /// One transaction over the changed config trees, `meta` and `audit`, then a flush.
-    fn write(&self, old: &Config, new: &Config, entry: &AuditEntry) -> Result<(), StoreError> {
-        let trees = &self.inner.trees;
-        let writes = trees::diff(old, new)?;
-        let audit = serde_json::to_vec(entry)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode audit entry: {e}")))?;
-        let mut all: Vec<&sled::Tree> = trees.config.iter().collect();
-        all.push(&trees.meta);
-        all.push(&trees.audit);
-        let (meta, log) = (all.len() - 2, all.len() - 1);
-        let result: Result<(), TransactionError<()>> = all.as_slice().transaction(|tx| {
-            for (tree, key, value) in &writes {
-                match value {
-                    Some(value) => tx[*tree].insert(key.as_slice(), value.as_slice())?,
-                    None => tx[*tree].remove(key.as_slice())?,
-                };
-            }
-            tx[meta].insert(REVISION, &encode_u64(entry.revision))?;
-            tx[log].insert(&encode_u64(entry.revision), audit.as_slice())?;
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(())) => {
-                return Err(StoreError::Corrupt("transaction aborted".to_owned()))
+        if self.inner.health.is_degraded() {
+            let _writer = self.inner.writer.lock();
+            if self.inner.health.is_degraded() {
+                self.recover_locked()?;
             }
         }
-        self.inner.db.flush()?;
-        Ok(())
+        self.writing(Op::Flush, |h| {
+            h.db.flush()?;
+            Ok(())
+        })
     }
+
+    /// The open handle, for reads (`Err(Unwritable)` while it is being reopened).
+    pub(crate) fn trees(&self) -> Result<Arc<Handle>, StoreError> {
+        match self.inner.handle.read().as_ref() {
+            Some(handle) => Ok(Arc::clone(handle)),
+            None => Err(StoreError::Unwritable {
+                dir: self.dir_name(),
+                cause: "the store is being reopened".to_owned(),
+            }),
+        }
+    }
+}
+
+/// One transaction over the changed config trees, `meta` and `audit`, then a flush.
+fn write(
+    handle: &Handle,
+    old: &Config,
+    new: &Config,
+    entry: &AuditEntry,
+) -> Result<(), StoreError> {
+    let trees = &handle.trees;
+    let writes = trees::diff(old, new)?;
+    let audit = serde_json::to_vec(entry)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode audit entry: {e}")))?;
+    let mut all: Vec<&sled::Tree> = trees.config.iter().collect();
+    all.push(&trees.meta);
+    all.push(&trees.audit);
+    let (meta, log) = (all.len() - 2, all.len() - 1);
+    let result: Result<(), TransactionError<()>> = all.as_slice().transaction(|tx| {
+        for (tree, key, value) in &writes {
+            match value {
+                Some(value) => tx[*tree].insert(key.as_slice(), value.as_slice())?,
+                None => tx[*tree].remove(key.as_slice())?,
+            };
+        }
+        tx[meta].insert(REVISION, &encode_u64(entry.revision))?;
+        tx[log].insert(&encode_u64(entry.revision), audit.as_slice())?;
+        Ok::<(), ConflictableTransactionError<()>>(())
+    });
+    match result {
+        Ok(()) => {}
+        Err(TransactionError::Storage(e)) => return Err(e.into()),
+        Err(TransactionError::Abort(())) => {
+            return Err(StoreError::Corrupt("transaction aborted".to_owned()))
+        }
+    }
+    handle.db.flush()?;
+    Ok(())
 }
 
 /// The problems that refuse `planned`: those of the new config that the current one did
@@ -293,11 +355,47 @@ fn object_prefix(config: &Config, kind: Kind, id: &str) -> String {
 }
 
 /// Opens sled in `dir` with a [`CACHE_CAPACITY_BYTES`] cache.
+///
+/// sled 0.34 writes a snapshot to `snap.<lsn>.generating` and renames it when complete;
+/// a write the disk refused (full) leaves the partial file behind, and sled's next open
+/// takes it for the newest snapshot and fails with "corrupted data" for good. So when an
+/// open fails as corrupt, such leftovers (never a complete snapshot: sled reads its data
+/// from the log when there is none) are removed and the open tried once more.
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    Ok(sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE_CAPACITY_BYTES)
-        .open()?)
+    let open = || {
+        sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_CAPACITY_BYTES)
+            .open()
+    };
+    match open() {
+        Err(sled::Error::Corruption { .. }) if remove_unfinished_snapshots(dir) > 0 => Ok(open()?),
+        other => Ok(other?),
+    }
+}
+
+/// Removes sled's `snap.*.generating` files in `dir`; returns how many.
+fn remove_unfinished_snapshots(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::warn!(file = %entry.path().display(), "removed an unfinished sled snapshot");
+                    removed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove an unfinished sled snapshot");
+                }
+            }
+        }
+    }
+    removed
 }
 
 /// Stores at least this large on disk are read through a handle of their own (see
@@ -414,3 +512,7 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+mod recover;
+#[cfg(test)]
+mod tests;

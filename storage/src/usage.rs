@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::trees::decode_u64;
-use crate::{KeyHash, Store, StoreError};
+use crate::{KeyHash, Op, Store, StoreError};
 
 /// Requests counted for one consumer in one period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ fn usage_key(consumer: &str, period: &str) -> Vec<u8> {
 impl Store {
     /// Every stored counter, ordered by consumer then period.
     pub fn load_usage(&self) -> Result<Vec<UsageRecord>, StoreError> {
-        self.trees()
+        self.trees()?
             .usage
             .iter()
             .map(|entry| {
@@ -73,8 +73,11 @@ impl Store {
         for r in records {
             batch.insert(usage_key(&r.consumer, &r.period), &r.count.to_be_bytes());
         }
-        self.trees().usage.apply_batch(batch)?;
-        self.trees().usage.flush()?;
+        self.writing(Op::Usage, |h| {
+            h.usage.apply_batch(batch)?;
+            h.usage.flush()?;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -89,15 +92,18 @@ impl Store {
                 dropped += 1;
             }
         }
-        self.trees().usage.apply_batch(batch)?;
-        self.trees().usage.flush()?;
+        self.writing(Op::Usage, |h| {
+            h.usage.apply_batch(batch)?;
+            h.usage.flush()?;
+            Ok(())
+        })?;
         Ok(dropped)
     }
 
     /// When each API key was last used (unix seconds), by key hash, as last saved. May
     /// name keys deleted since (see [`Store::forget_key_uses`]).
     pub fn load_key_uses(&self) -> Result<Vec<(KeyHash, u64)>, StoreError> {
-        self.trees()
+        self.trees()?
             .key_uses
             .iter()
             .map(|entry| {
@@ -116,8 +122,11 @@ impl Store {
         for (hash, secs) in uses {
             batch.insert(&hash.0[..], &secs.to_be_bytes());
         }
-        self.trees().key_uses.apply_batch(batch)?;
-        self.trees().key_uses.flush()?;
+        self.writing(Op::Usage, |h| {
+            h.key_uses.apply_batch(batch)?;
+            h.key_uses.flush()?;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -127,8 +136,11 @@ impl Store {
         for hash in hashes {
             batch.remove(&hash.0[..]);
         }
-        self.trees().key_uses.apply_batch(batch)?;
-        self.trees().key_uses.flush()?;
+        self.writing(Op::Usage, |h| {
+            h.key_uses.apply_batch(batch)?;
+            h.key_uses.flush()?;
+            Ok(())
+        })?;
         Ok(())
     }
 }

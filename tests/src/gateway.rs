@@ -86,6 +86,9 @@ pub struct GatewayOptions {
     /// these words (e.g. `unshare -m sh -c '... && exec "$0" "$@"'`). The process must
     /// `exec` the binary, so that signals reach it. Empty: the binary itself.
     pub wrapper: Vec<String>,
+    /// `--data-dir`: an existing directory (a mount the test made, for one) that outlives
+    /// the gateway; `None`: a fresh one inside the gateway's temporary directory.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A running `tollgate` process. Dropping it kills the process (SIGKILL) and removes the
@@ -128,6 +131,9 @@ impl Gateway {
 
     /// The data directory (`--data-dir`).
     pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.opts.data_dir {
+            return dir.clone();
+        }
         self.dir.path().join("data")
     }
 

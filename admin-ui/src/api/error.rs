@@ -80,6 +80,10 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::CONFLICT, e.to_string())
             }
             StoreError::Invalid { problems } => Self::invalid("invalid config", problems),
+            // Named to the admin: a full disk is theirs to fix (and logged by the store).
+            e @ StoreError::Unwritable { .. } => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
             other @ (StoreError::Db(_)
             | StoreError::Corrupt(_)
             | StoreError::Behind { .. }

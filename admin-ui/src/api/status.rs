@@ -10,6 +10,8 @@ use super::keys::require_consumer;
 use super::{AdminState, ApiError};
 
 /// `GET /healthz` (no auth): 200 once the proxy listener accepts connections, else 503.
+/// A store that cannot write does not fail it: the proxy still serves the config it has
+/// in memory (status and metrics say the store is degraded).
 pub(crate) async fn healthz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
     if state.live().is_ready() {
         (StatusCode::OK, Json(serde_json::json!({"status": "ok"})))
@@ -28,6 +30,8 @@ pub(crate) struct Status {
     uptime_seconds: u64,
     upstreams: Vec<UpstreamStatus>,
     last_reload_error: Option<String>,
+    /// Whether the store writes; see [`storage::StoreHealth`].
+    store: storage::StoreHealth,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +76,7 @@ pub(crate) async fn status(State(state): State<AdminState>) -> Json<Status> {
         uptime_seconds: state.inner.started.elapsed().as_secs(),
         upstreams,
         last_reload_error: live.last_reload_error(),
+        store: state.store().health(),
     })
 }
 

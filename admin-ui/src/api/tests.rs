@@ -94,6 +94,11 @@ impl Harness {
     }
 
     /// Sends `req` as is.
+    /// The store's data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub async fn send(&self, req: Request<Body>) -> Answer {
         let response = self.router.clone().oneshot(req).await.expect("infallible");
         let status = response.status();

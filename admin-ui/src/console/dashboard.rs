@@ -49,6 +49,16 @@ pub(crate) async fn show(
             </div>
         }
     });
+    let store = state.store.health();
+    let store_error = (!store.ok).then(|| {
+        view! {
+            <div class="flash err" role="alert">
+                "The store cannot write: changes are refused until it can (free disk space; it \
+                 recovers by itself). The proxy keeps serving the config it has. Last error: "
+                {store.last_error.unwrap_or_default()}
+            </div>
+        }
+    });
     let health_class = match (health.len(), healthy) {
         (0, _) => "stat",
         (n, h) if h == n => "stat ok",
@@ -99,6 +109,7 @@ pub(crate) async fn show(
     let routes = route_table(&route_ids, &per_route, state, now);
     let upstreams = health_list(state);
     let body = view! {
+        {store_error}
         {reload_error}
         <div id="live" data-live="1">
             {cards}

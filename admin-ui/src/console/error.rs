@@ -35,6 +35,8 @@ impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = match &self {
+            // Named to the admin, and logged by the store (rate-limited), not per request.
+            Self::Store(e @ storage::StoreError::Unwritable { .. }) => e.to_string(),
             Self::Store(_) | Self::Internal(_) => {
                 tracing::error!(error = %self, "console request failed");
                 "internal error: see the gateway's log".to_owned()

@@ -83,6 +83,11 @@ impl Console {
         }
     }
 
+    /// The store's data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn store(&self) -> &storage::Store {
         &self.state.store
     }

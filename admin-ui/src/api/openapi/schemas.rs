@@ -130,7 +130,13 @@ pub(crate) fn all() -> Value {
                 "targets": {"type": "array", "items": {"type": "object", "properties": {
                     "addr": {"type": "string"},
                     "healthy": {"type": "boolean", "nullable": true}}}}}}},
-            "last_reload_error": {"type": "string", "nullable": true}}})),
+            "last_reload_error": {"type": "string", "nullable": true},
+            "store": {"type": "object", "properties": {
+                "ok": {"type": "boolean", "description": "false while the store cannot write"},
+                "last_error": {"type": "string", "nullable": true},
+                "last_error_at": {"type": "integer", "nullable": true,
+                                  "description": "unix seconds"},
+                "errors": uint()}}}})),
         ("Usage", json!({"type": "object", "properties": {
             "period": {"type": "string", "enum": ["day", "month"], "nullable": true},
             "used": uint(), "limit": nullable_uint(), "remaining": nullable_uint(),

@@ -36,6 +36,10 @@ async fn reports_revision_version_and_target_health() {
         "upstream orders: bad address"
     );
     assert_eq!(
+        answer.json["store"],
+        json!({"ok": true, "last_error": null, "last_error_at": null, "errors": 0})
+    );
+    assert_eq!(
         answer.json["upstreams"],
         json!([{"id": "orders", "targets": [
             {"addr": "127.0.0.1:9001", "healthy": false},
@@ -70,4 +74,43 @@ async fn reports_usage_of_consumers_with_and_without_a_quota() {
         h.get("/api/v1/consumers/ghost/usage").await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_shows_in_status_and_refuses_writes_by_name() {
+    let h = Harness::new();
+    // A directory where the acknowledged-revision file's temporary goes: sled takes the
+    // write, the file cannot be replaced, and the store cannot recover while it stays.
+    let blocker = h
+        .dir()
+        .join(format!("{}.tmp", storage::acknowledged::FILE_NAME));
+    std::fs::create_dir(&blocker).expect("blocker");
+    let first = h.post("/api/v1/consumers", json!({"id": "acme"})).await;
+    assert_eq!(
+        first.status,
+        StatusCode::CREATED,
+        "sled has it: acknowledged"
+    );
+    let status = h.get("/api/v1/status").await.json;
+    assert_eq!(status["store"]["ok"], false, "{status}");
+    assert_eq!(status["store"]["errors"], 1, "{status}");
+    assert!(status["store"]["last_error_at"].is_u64(), "{status}");
+
+    let refused = h.post("/api/v1/consumers", json!({"id": "beta"})).await;
+    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let error = refused.json["error"].as_str().unwrap_or_default();
+    assert!(error.contains("cannot write"), "{}", refused.json);
+    assert_eq!(h.store.revision(), 1, "nothing changed");
+    assert_eq!(
+        h.get("/api/v1/consumers/beta").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    std::fs::remove_dir(&blocker).expect("blocker removed");
+    let after = h.post("/api/v1/consumers", json!({"id": "beta"})).await;
+    assert_eq!(after.status, StatusCode::CREATED, "{}", after.json);
+    assert_eq!(h.store.revision(), 2);
+    let status = h.get("/api/v1/status").await.json;
+    assert_eq!(status["store"]["ok"], true, "{status}");
+    assert_eq!(status["store"]["errors"], 2, "{status}");
 }

@@ -112,3 +112,52 @@ async fn dashboard_shows_live_figures_per_route_and_health() {
         .contains(&format!("<span class=\"value\">{revision}</span>")));
     assert!(page.body.contains("id=\"live\" data-live=\"1\""));
 }
+
+#[tokio::test]
+async fn dashboard_says_when_the_store_cannot_write_until_it_recovers() {
+    let console = Console::new();
+    let session = console.login().await;
+    assert!(!session
+        .get(&console, "/")
+        .await
+        .body
+        .contains("The store cannot write"));
+    // A directory where the acknowledged-revision file's temporary goes: the write lands
+    // in sled but the file cannot be replaced, so the store reports itself degraded.
+    let blocker = console
+        .dir()
+        .join(format!("{}.tmp", storage::acknowledged::FILE_NAME));
+    std::fs::create_dir(&blocker).expect("blocker");
+    session
+        .post(
+            &console,
+            "/upstreams/new",
+            &[("id", "orders"), ("targets", "127.0.0.1:9001")],
+        )
+        .await;
+    assert!(!console.store().health().ok);
+    let page = session.get(&console, "/").await;
+    assert!(
+        page.body.contains("The store cannot write"),
+        "{}",
+        page.body
+    );
+    let refused = session
+        .post(
+            &console,
+            "/upstreams/new",
+            &[("id", "billing"), ("targets", "127.0.0.1:9002")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(refused.body.contains("cannot write"), "{}", refused.body);
+
+    std::fs::remove_dir(&blocker).expect("blocker removed");
+    console.store().recover().expect("recovers");
+    let page = session.get(&console, "/").await;
+    assert!(
+        !page.body.contains("The store cannot write"),
+        "{}",
+        page.body
+    );
+}
