@@ -318,9 +318,12 @@ fn refused_logins_are_logged_on_stderr_as_json_without_the_password() -> Result<
         !stderr.contains("reachable from other hosts"),
         "no exposure warning on loopback"
     );
-    // The access log (stdout) has the requests and no diagnostics.
-    let stdout = gateway.stdout();
-    ensure!(stdout.contains("/nothing-here"), "access log: {stdout}");
+    // The access log (stdout) has the requests and no diagnostics. It is written out at
+    // least once a second: wait for the line rather than read it at once.
+    let stdout = wait_until("the request in the access log", WAIT, || {
+        let stdout = gateway.stdout();
+        Ok(stdout.contains("/nothing-here").then_some(stdout))
+    })?;
     ensure!(!stdout.contains("login refused"), "diagnostics on stdout");
     Ok(())
 }
