@@ -190,6 +190,17 @@ impl JwtIssuer {
                     if algs.is_empty() {
                         continue;
                     }
+                    // The same floor as a `secret`: a short HMAC key is guessed offline
+                    // from one token.
+                    if let AlgorithmParameters::OctetKey(oct) = &jwk.algorithm {
+                        if hmac_jwk_len(&oct.value) < MIN_HMAC_KEY_BYTES {
+                            p.push(
+                                format!("keys[{i}].jwks.keys[{j}].k"),
+                                format!("must be at least {MIN_HMAC_KEY_BYTES} bytes"),
+                            );
+                            continue;
+                        }
+                    }
                     match DecodingKey::from_jwk(jwk) {
                         Ok(key) => {
                             usable += 1;
@@ -424,6 +435,17 @@ impl JwtAuth {
         };
         identify(state, consumer, KIND)
     }
+}
+
+/// The shortest HMAC key accepted, as a `secret` or a JWKS `oct` key.
+const MIN_HMAC_KEY_BYTES: usize = 16;
+
+/// The length of a JWK `k` (base64url, with or without padding); 0 when it does not decode.
+fn hmac_jwk_len(k: &str) -> usize {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(k.trim_end_matches('='))
+        .map_or(0, |bytes| bytes.len())
 }
 
 #[cfg(test)]

@@ -514,3 +514,27 @@ fn validate_refuses_keys_that_do_not_parse_for_the_algorithms() {
     ))
     .is_empty());
 }
+
+#[test]
+fn a_jwks_hmac_key_shorter_than_a_secret_may_be_is_refused() {
+    use base64::Engine as _;
+    let oct = |bytes: &[u8]| {
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        JwtKeySpec {
+            kid: None,
+            pem: None,
+            secret: None,
+            jwks: Some(serde_json::json!({"keys": [{"kty": "oct", "kid": "h", "k": k}]})),
+        }
+    };
+    let short = issuer("hs", "https://a/", &["HS256"], vec![oct(b"x")]);
+    let problems = JwtIssuer::compile(&short).err().unwrap_or_default();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == "keys[0].jwks.keys[0].k" && p.message.contains("16 bytes")),
+        "{problems:?}"
+    );
+    let long = issuer("hs", "https://a/", &["HS256"], vec![oct(&[7u8; 32])]);
+    assert!(JwtIssuer::compile(&long).is_ok());
+}
