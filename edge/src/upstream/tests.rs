@@ -1,7 +1,8 @@
 use super::*;
 use storage::{HealthCheckSpec, TargetSpec};
 
-fn spec(balancing: Balancing, addrs: &[&str]) -> UpstreamSpec {
+/// An upstream `up` on `addrs` (no health check, short timeouts); the DNS tests use it too.
+pub(super) fn spec(balancing: Balancing, addrs: &[&str]) -> UpstreamSpec {
     UpstreamSpec {
         id: "up".to_owned(),
         targets: addrs

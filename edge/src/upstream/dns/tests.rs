@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use storage::{Balancing, HealthCheckSpec, TargetSpec, UpstreamSpec};
+use storage::{Balancing, HealthCheckSpec, UpstreamSpec};
 
 use super::*;
 use crate::metrics::Metrics;
@@ -57,23 +57,8 @@ impl Resolve for FakeDns {
 
 fn spec(addrs: &[&str], balancing: Balancing) -> UpstreamSpec {
     UpstreamSpec {
-        id: "up".to_owned(),
-        targets: addrs
-            .iter()
-            .map(|a| TargetSpec {
-                addr: (*a).to_owned(),
-                weight: 1,
-            })
-            .collect(),
-        balancing,
-        hash_on: None,
-        health_check: None,
-        connect_timeout_ms: 100,
-        read_timeout_ms: 100,
-        retries: 1,
-        tls: false,
-        sni: None,
         dns_refresh_secs: 1,
+        ..crate::upstream::tests::spec(balancing, addrs)
     }
 }
 
