@@ -7,6 +7,7 @@
 pub mod access_log;
 pub mod bare;
 pub mod cli;
+pub mod cluster;
 pub mod deadline;
 pub mod downstream;
 pub mod fd_limit;
