@@ -5,6 +5,7 @@
 //! its router and implement its `LiveView`); nothing depends on edge.
 
 pub mod access_log;
+pub mod admin_server;
 pub mod bare;
 pub mod cli;
 pub mod cluster;

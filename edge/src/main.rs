@@ -16,6 +16,7 @@ use pingora_core::server::{
 use pingora_core::services::listening::Service;
 
 use edge::access_log::AccessLog;
+use edge::admin_server::AdminListener;
 use edge::cli::{Cli, Command, RunArgs};
 use edge::deadline::Watchdog;
 use edge::downstream::HeaderDeadline;
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         None => run(cli.run),
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(*args),
         Some(Command::Check { file }) => check(&file),
         Some(Command::Import {
             file,
@@ -356,13 +357,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         registry: shared.metrics.registry.clone(),
     });
     drop(admin_enter);
-    let admin_listener = rt
-        .block_on(tokio::net::TcpListener::bind(args.admin_listen))
-        .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
+    let admin_listener = rt.block_on(AdminListener::bind(args.admin_listen, args.admin_tls()))?;
+    let admin_scheme = admin_listener.scheme();
     let metrics_listener = rt
         .block_on(tokio::net::TcpListener::bind(args.metrics_listen))
         .with_context(|| format!("binding the metrics listener {}", args.metrics_listen))?;
-    if !args.admin_listen.ip().is_loopback() {
+    if !args.admin_listen.ip().is_loopback() && args.admin_tls().is_none() {
         tracing::warn!(
             admin_listen = %args.admin_listen,
             "the admin listener is reachable from other hosts over plain HTTP (no TLS): \
@@ -370,9 +370,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
              a TLS proxy in front"
         );
     }
-    let admin = admin.into_make_service_with_connect_info::<std::net::SocketAddr>();
     rt.spawn(async move {
-        if let Err(e) = axum::serve(admin_listener, admin).await {
+        if let Err(e) = admin_listener.serve(admin).await {
             eprintln!("tollgate: admin server stopped: {e}");
         }
     });
@@ -389,7 +388,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (listen, admin_addr, metrics_addr) = (args.listen, args.admin_listen, args.metrics_listen);
     rt.spawn(async move {
         live::wait_until_ready(ready_shared, live::probe_addr(listen)).await;
-        eprintln!("tollgate: ready: proxy http://{listen} admin http://{admin_addr} metrics http://{metrics_addr}/metrics");
+        eprintln!("tollgate: ready: proxy http://{listen} admin {admin_scheme}://{admin_addr} metrics http://{metrics_addr}/metrics");
     });
 
     // basic_auth's argon2 checks leave the proxy thread's other connections running

@@ -15,6 +15,7 @@
 //! All servers bind `127.0.0.1:0`; all loops are bounded in count and time.
 
 pub mod admin;
+pub mod certs;
 pub mod console;
 pub mod gateway;
 pub mod hosts;
