@@ -15,6 +15,8 @@ pub mod fd_limit;
 pub mod forwarded;
 pub mod framing;
 pub mod gateway;
+pub mod grpc;
+pub mod h2c;
 pub mod headers;
 pub mod live;
 pub mod metrics;

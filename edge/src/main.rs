@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use clap::Parser;
+use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{
     RunArgs as PingoraRunArgs, Server, ShutdownSignal, ShutdownSignalWatch,
@@ -410,7 +411,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ids: RequestIds::new(),
         access_log: access_log.clone(),
     };
-    let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
+    let mut proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
+    // The connection wrapper hands over only connections that open with the HTTP/2
+    // preface (`edge::h2c`); Pingora then speaks HTTP/2 on them.
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    proxy.server_options = Some(options);
     let watchdog = Watchdog::start().context("starting the header deadline thread")?;
     edge::trim::start().context("starting the memory trim thread")?;
     let mut service = Service::new(

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod certs;
 pub mod console;
 pub mod gateway;
+pub mod grpc;
 pub mod hosts;
 pub mod load;
 pub mod metrics;
