@@ -315,10 +315,17 @@ impl Gateway {
                 p.chain.apply_request_headers(h);
             }
         });
-        match &ctx.upstream_target {
-            Some(target) => req.set_raw_path(target.as_bytes()),
-            None => Ok(()),
+        let Some(target) = &ctx.upstream_target else {
+            return Ok(());
+        };
+        // A new path replaces the whole URI, and with it an HTTP/2 client's `:authority`
+        // (its only host): keep it as `Host`, or an HTTP/2 upstream gets no authority.
+        if !req.headers.contains_key(http::header::HOST) {
+            if let Some(authority) = req.uri.authority().map(|a| a.as_str().to_owned()) {
+                req.insert_header(http::header::HOST, authority)?;
+            }
         }
+        req.set_raw_path(target.as_bytes())
     }
 
     /// The request goes out on upstream socket `fd`: the client connection's deadline

@@ -416,6 +416,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // preface (`edge::h2c`); Pingora then speaks HTTP/2 on them.
     let mut options = HttpServerOptions::default();
     options.h2c = true;
+    // An HTTP/2 connection with no request in flight is closed as an idle HTTP/1.1
+    // keep-alive one is: without it, a client that sent the preface (or a header block it
+    // never finished) held its connection for good.
+    options.h2_idle_timeout =
+        Some(Duration::from_secs(edge::downstream::KEEPALIVE_IDLE_SECS) + args.header_timeout());
     proxy.server_options = Some(options);
     let watchdog = Watchdog::start().context("starting the header deadline thread")?;
     edge::trim::start().context("starting the memory trim thread")?;

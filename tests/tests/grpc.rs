@@ -155,6 +155,66 @@ fn the_gateways_own_refusals_are_grpc_statuses() -> Result<()> {
 }
 
 #[test]
+fn a_rewritten_path_keeps_the_http2_authority() -> Result<()> {
+    // An HTTP/2 client's host is its `:authority`; a path rewrite used to drop it, and the
+    // HTTP/2 upstream then refused the request (500 to the client).
+    let server = GrpcServer::start()?;
+    let gateway = Gateway::start_default()?;
+    let admin = gateway.admin();
+    let mut upstream = upstream_spec("grpc", &[server.addr()]);
+    upstream["protocol"] = json!("h2c");
+    admin.create_upstream(&upstream)?;
+    admin.create_route(
+        &json!({"id": "sp", "paths": ["/sp"], "strip_prefix": "/sp", "upstream": "grpc"}),
+    )?;
+    let stripped = call(
+        gateway.proxy_addr(),
+        &format!("/sp{UNARY}"),
+        Kind::Unary,
+        "x",
+        &[],
+    )?;
+    expect_code(&stripped, "OK", "through strip_prefix")?;
+    assert_eq!(stripped.responses, ["echo:x"]);
+    Ok(())
+}
+
+/// Sends one HTTP/2 request with `authority` (and `host`, if given) to `proxy` with the h2
+/// crate, which writes the pseudo-headers as told; returns the status.
+fn h2_status(proxy: std::net::SocketAddr, authority: &str, host: Option<&str>) -> Result<u16> {
+    tests::runtime::handle().block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(proxy).await?;
+        let (client, conn) = h2::client::handshake(tcp).await?;
+        tokio::spawn(conn);
+        let mut client = client.ready().await?;
+        let mut request = hyper::Request::get(format!("http://{authority}/svc/x"));
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let (response, _) = client.send_request(request.body(())?, true)?;
+        anyhow::Ok(response.await?.status().as_u16())
+    })
+}
+
+#[test]
+fn http2_authority_follows_the_host_rules() -> Result<()> {
+    let gateway = Gateway::start_default()?;
+    let server = EchoServer::start("svc")?;
+    let admin = gateway.admin();
+    admin.create_upstream(&upstream_spec("svc", &[server.addr()]))?;
+    admin.create_route(&route_spec("svc", &["/svc"], "svc"))?;
+    let proxy = gateway.proxy_addr();
+    assert_eq!(h2_status(proxy, "a.example", None)?, 200);
+    for bad in ["a.example,evil.example", "a.example;b", "u@a.example"] {
+        assert_eq!(h2_status(proxy, bad, None)?, 400, "{bad}");
+    }
+    assert_eq!(h2_status(proxy, "a.example", Some("b.example"))?, 400);
+    assert_eq!(h2_status(proxy, "a.example", Some("a.example"))?, 200);
+    assert_eq!(server.hits(), 2, "only the plain hosts reach the upstream");
+    Ok(())
+}
+
+#[test]
 fn an_upstream_that_is_down_is_unavailable() -> Result<()> {
     let gateway = Gateway::start_default()?;
     let admin = gateway.admin();
