@@ -121,6 +121,33 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
     None
 }
 
+/// The most header bytes a request to an HTTP/2 upstream may carry, counted as HTTP/2
+/// counts them (RFC 9113 6.5.2: name, value and 32 per field, pseudo-headers included):
+/// gRPC's default limit (grpc-go, grpcio). An upstream that gets more tears down the whole
+/// connection, and with it every other client's calls on it, since Pingora shares one
+/// connection among clients: such a request is refused here instead (431, gRPC
+/// `RESOURCE_EXHAUSTED`).
+pub const H2_UPSTREAM_MAX_HEADER_LIST: usize = 8192;
+
+/// Room kept for the fields the gateway adds (`X-Forwarded-*`, `X-Request-Id`, `Via`).
+const ADDED_FIELDS_ALLOWANCE: usize = 512;
+
+/// Whether `req` may go to an HTTP/2 upstream ([`H2_UPSTREAM_MAX_HEADER_LIST`]).
+pub fn fits_http2_upstream(req: &RequestHeader) -> bool {
+    let uri = &req.uri;
+    let pseudo = (":method".len() + req.method.as_str().len())
+        + (":scheme".len() + uri.scheme_str().map_or(4, str::len))
+        + (":authority".len() + uri.authority().map_or(0, |a| a.as_str().len()))
+        + (":path".len() + uri.path_and_query().map_or(1, |pq| pq.as_str().len()))
+        + 4 * 32;
+    let fields: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    pseudo + fields + ADDED_FIELDS_ALLOWANCE <= H2_UPSTREAM_MAX_HEADER_LIST
+}
+
 /// Whether `value` is a host (with an optional `:port`) that the router and every
 /// upstream read alike: empty, a name of `A-Z a-z 0-9 - . _ ~`, or an IP literal in
 /// brackets (RFC 3986 3.2.2 without escapes and sub-delims). URL parsers end a host at
@@ -198,6 +225,24 @@ mod tests {
                 .expect("uri"),
         );
         r
+    }
+
+    #[test]
+    fn counts_header_bytes_as_http2_does() {
+        assert!(fits_http2_upstream(&req(
+            Version::HTTP_2,
+            &[("x-small", "1")]
+        )));
+        let big = "v".repeat(H2_UPSTREAM_MAX_HEADER_LIST);
+        assert!(!fits_http2_upstream(&req(
+            Version::HTTP_2,
+            &[("x-big", &big)]
+        )));
+        // Many small fields count their 32 bytes each.
+        let many: Vec<(String, String)> =
+            (0..250).map(|i| (format!("x-{i}"), "1".into())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert!(!fits_http2_upstream(&req(Version::HTTP_2, &many)));
     }
 
     #[test]

@@ -189,6 +189,7 @@ impl Gateway {
             None if ctx.route.is_none() => Some(Rejection::no_route()),
             None => self
                 .run_policies(session, ctx)
+                .or_else(|| too_big_for_http2_upstream(session.req_header(), ctx))
                 .or_else(|| self.plan_upstream_target(session.req_header(), ctx).err()),
         };
         if let Some(r) = refusal {
@@ -491,6 +492,18 @@ impl Gateway {
             grpc_status: ctx.grpc_status,
         });
     }
+}
+
+/// 431 for a request whose header is too big for its route's HTTP/2 upstream
+/// ([`crate::framing::H2_UPSTREAM_MAX_HEADER_LIST`]).
+fn too_big_for_http2_upstream(req: &RequestHeader, ctx: &RequestCtx) -> Option<Rejection> {
+    let route = ctx.compiled_route()?;
+    if route.pool.spec.protocol == storage::Protocol::Http1
+        || crate::framing::fits_http2_upstream(req)
+    {
+        return None;
+    }
+    Some(Rejection::header_too_large())
 }
 
 /// Replaces the request's path by its canonical form (`routing::canonical`), so that the

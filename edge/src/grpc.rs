@@ -58,18 +58,19 @@ pub fn flavour(req: &RequestHeader) -> Option<Flavour> {
 }
 
 /// The gRPC status code for a refusal or failure of the gateway with HTTP `status`: the
-/// contract's table, then gRPC's own HTTP mapping (`http-grpc-status-mapping.md`) for the
-/// rest: 400 INTERNAL, anything else UNKNOWN.
+/// contract's table (and 431, metadata too large, as gRPC itself answers it), then gRPC's
+/// own HTTP mapping (`http-grpc-status-mapping.md`) for the rest: 400 INTERNAL, anything
+/// else UNKNOWN.
 pub fn code(status: StatusCode) -> u16 {
     match status.as_u16() {
-        401 => 16,       // UNAUTHENTICATED
-        403 => 7,        // PERMISSION_DENIED
-        404 => 12,       // UNIMPLEMENTED
-        413 | 429 => 8,  // RESOURCE_EXHAUSTED
-        502 | 503 => 14, // UNAVAILABLE
-        504 => 4,        // DEADLINE_EXCEEDED
-        400 => 13,       // INTERNAL
-        _ => 2,          // UNKNOWN
+        401 => 16,            // UNAUTHENTICATED
+        403 => 7,             // PERMISSION_DENIED
+        404 => 12,            // UNIMPLEMENTED
+        413 | 429 | 431 => 8, // RESOURCE_EXHAUSTED
+        502 | 503 => 14,      // UNAVAILABLE
+        504 => 4,             // DEADLINE_EXCEEDED
+        400 => 13,            // INTERNAL
+        _ => 2,               // UNKNOWN
     }
 }
 
@@ -131,6 +132,7 @@ mod tests {
             (404, 12),
             (413, 8),
             (429, 8),
+            (431, 8),
             (502, 14),
             (503, 14),
             (504, 4),

@@ -358,11 +358,14 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         registry: shared.metrics.registry.clone(),
     });
     drop(admin_enter);
-    let admin_listener = rt.block_on(AdminListener::bind(args.admin_listen, args.admin_tls()))?;
+    let admin_listener = rt.block_on(AdminListener::bind(
+        "admin",
+        args.admin_listen,
+        args.admin_tls(),
+    ))?;
     let admin_scheme = admin_listener.scheme();
-    let metrics_listener = rt
-        .block_on(tokio::net::TcpListener::bind(args.metrics_listen))
-        .with_context(|| format!("binding the metrics listener {}", args.metrics_listen))?;
+    let metrics_listener =
+        rt.block_on(AdminListener::bind("metrics", args.metrics_listen, None))?;
     if !args.admin_listen.ip().is_loopback() && args.admin_tls().is_none() {
         tracing::warn!(
             admin_listen = %args.admin_listen,
@@ -378,7 +381,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     let metrics_app = metrics::router(metrics);
     rt.spawn(async move {
-        if let Err(e) = axum::serve(metrics_listener, metrics_app).await {
+        if let Err(e) = metrics_listener.serve(metrics_app).await {
             eprintln!("tollgate: metrics server stopped: {e}");
         }
     });

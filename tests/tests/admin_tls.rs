@@ -88,12 +88,80 @@ fn the_rest_api_and_console_answer_over_https_only() -> Result<()> {
     Ok(())
 }
 
+/// Whether the server at `addr` closes a connection on which the client sent `sent` and
+/// then nothing, within `within`.
+fn closes_idle(addr: std::net::SocketAddr, sent: &'static [u8], within: Duration) -> Result<bool> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.write_all(sent)?;
+    stream.set_read_timeout(Some(within))?;
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            // A 408 or the like before the close is fine.
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(true),
+            Err(_) => return Ok(false),
+        }
+    }
+}
+
+#[test]
+fn admin_and_metrics_listeners_drop_idle_connections() -> Result<()> {
+    // They share the descriptor table with the proxy: a connection that never finishes a
+    // request header must not be held for good. The limit is 10 s; allow 30.
+    let (tls_gateway, _cert) = gateway_with_admin_tls()?;
+    let plain = Gateway::start_default()?;
+    let within = Duration::from_secs(30);
+    let cases: Vec<(&str, std::net::SocketAddr, &'static [u8])> = vec![
+        ("admin, nothing sent", plain.admin_addr(), b""),
+        (
+            "admin, half a header",
+            plain.admin_addr(),
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+        ),
+        (
+            "admin, HTTP/2 preface only",
+            plain.admin_addr(),
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ),
+        (
+            "metrics, half a header",
+            plain.metrics_addr(),
+            b"GET /metrics HTTP/1.1\r\n",
+        ),
+        ("HTTPS admin, nothing sent", tls_gateway.admin_addr(), b""),
+    ];
+    let handles: Vec<_> = cases
+        .into_iter()
+        .map(|(what, addr, sent)| {
+            std::thread::spawn(move || (what, closes_idle(addr, sent, within)))
+        })
+        .collect();
+    for handle in handles {
+        let (what, closed) = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a probe panicked"))?;
+        assert!(closed?, "{what}: still open after {within:?}");
+    }
+    Ok(())
+}
+
 #[test]
 fn a_certificate_that_cannot_be_loaded_is_a_failed_start() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let cert = TestCert::loopback(dir.path(), "admin")?;
     let other = TestCert::loopback(dir.path(), "other")?;
     let missing = dir.path().join("missing.crt");
+    // An encrypted key fails the start with a reason; it never waits for a passphrase.
+    let encrypted = dir.path().join("encrypted.key");
+    let out = std::process::Command::new("openssl")
+        .args(["pkey", "-aes256", "-passout", "pass:secret", "-in"])
+        .arg(&cert.key_file)
+        .arg("-out")
+        .arg(&encrypted)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "openssl pkey: {out:?}");
     for (what, cert_file, key_file, expect) in [
         (
             "a missing certificate",
@@ -105,7 +173,13 @@ fn a_certificate_that_cannot_be_loaded_is_a_failed_start() -> Result<()> {
             "a key of another certificate",
             cert.cert_file.clone(),
             other.key_file,
-            "admin.crt",
+            "does not match",
+        ),
+        (
+            "an encrypted key",
+            cert.cert_file.clone(),
+            encrypted,
+            "not an unencrypted PEM private key",
         ),
     ] {
         let bad = TestCert {

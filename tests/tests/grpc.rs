@@ -215,6 +215,28 @@ fn http2_authority_follows_the_host_rules() -> Result<()> {
 }
 
 #[test]
+fn a_header_too_big_for_the_upstream_is_refused_at_the_gateway() -> Result<()> {
+    // grpcio allows 8 KiB of metadata and tears down the whole connection past it, with
+    // every other client's calls on it: the gateway refuses that one call instead.
+    let server = GrpcServer::start()?;
+    let gateway = gateway_for(&server, json!([]))?;
+    let proxy = gateway.proxy_addr();
+    let big = "v".repeat(9 * 1024);
+    let refused = call(proxy, UNARY, Kind::Unary, "x", &[("x-big", &big)])?;
+    expect_code(&refused, "RESOURCE_EXHAUSTED", "9 KiB of metadata")?;
+    ensure!(
+        refused
+            .details
+            .as_deref()
+            .is_some_and(|d| d.contains("too large")),
+        "{refused:?}"
+    );
+    let fine = call(proxy, UNARY, Kind::Unary, "x", &[("x-small", &big[..1024])])?;
+    expect_code(&fine, "OK", "1 KiB of metadata")?;
+    Ok(())
+}
+
+#[test]
 fn an_upstream_that_is_down_is_unavailable() -> Result<()> {
     let gateway = Gateway::start_default()?;
     let admin = gateway.admin();
