@@ -191,18 +191,25 @@ impl Follower {
     /// One feed request and what it brings applied; returns the local revision after it.
     async fn poll_once(&self) -> Result<u64, FollowError> {
         let after = self.store.revision();
+        // Not connected yet (start, or after a failure): ask without waiting, so the
+        // control node answers at once and the status says connected (and in sync) at once.
+        let wait = if self.following.status().connected {
+            WAIT_SECS
+        } else {
+            0
+        };
         let answer = self
             .client
             .get(format!("{}{FEED_PATH}", self.config.url))
             .bearer_auth(&self.config.token)
             .query(&[
                 (query::AFTER, after.to_string()),
-                (query::WAIT, WAIT_SECS.to_string()),
+                (query::WAIT, wait.to_string()),
                 (query::NODE, self.config.node_id.clone()),
                 (query::ADDRESS, self.config.address.clone()),
                 (query::VERSION, self.config.version.clone()),
             ])
-            .timeout(Duration::from_secs(WAIT_SECS) + ANSWER_TIMEOUT)
+            .timeout(Duration::from_secs(wait) + ANSWER_TIMEOUT)
             .send()
             .await?;
         let status = answer.status();
