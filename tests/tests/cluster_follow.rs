@@ -272,3 +272,90 @@ fn a_follower_without_a_token_does_not_start() -> Result<()> {
     ensure!(format!("{e:#}").contains("TOLLGATE_CLUSTER_TOKEN"), "{e:#}");
     Ok(())
 }
+
+/// A self-signed certificate for `name`, generated with the openssl command-line tool:
+/// `(cert PEM, key PEM)`.
+fn certificate(dir: &std::path::Path, name: &str, tag: &str) -> Result<(String, String)> {
+    let (cert, key) = (dir.join(format!("{tag}.crt")), dir.join(format!("{tag}.key")));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "2", "-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .context("running openssl")?;
+    ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok((std::fs::read_to_string(cert)?, std::fs::read_to_string(key)?))
+}
+
+/// The status of `GET https://a.test:PORT/a` on `tls`, trusting only `root` (`Err` when
+/// the handshake fails: the listener shows another certificate).
+fn https_status(tls: std::net::SocketAddr, root: &str) -> Result<u16> {
+    let client = reqwest::blocking::Client::builder()
+        .use_native_tls()
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes())?)
+        .resolve("a.test", tls)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    Ok(client
+        .get(format!("https://a.test:{}/a", tls.port()))
+        .send()?
+        .status()
+        .as_u16())
+}
+
+#[test]
+fn a_certificate_replaced_on_the_control_node_is_served_by_the_followers_tls_listener(
+) -> Result<()> {
+    let upstream = EchoServer::start("backend")?;
+    let control = control()?;
+    let admin = control.admin();
+    admin.create_upstream(&upstream_spec("backend", &[upstream.addr()]))?;
+    admin.create_route(&route_spec("a", &["/a"], "backend"))?;
+    let dir = tempfile::tempdir()?;
+    let (first, first_key) = certificate(dir.path(), "a.test", "first")?;
+    let (second, second_key) = certificate(dir.path(), "a.test", "second")?;
+    admin
+        .post(
+            "/api/v1/certificates",
+            &json!({"id": "a", "snis": ["a.test"], "cert": first, "key": first_key}),
+        )?
+        .expect_status(201, "first certificate")?;
+
+    let tls: std::net::SocketAddr = format!("127.0.0.1:{}", tests::free_port()?).parse()?;
+    let f = Gateway::start(GatewayOptions {
+        env: vec![("TOLLGATE_CLUSTER_TOKEN".into(), CLUSTER_TOKEN.into())],
+        args: vec![
+            "--follow".into(),
+            format!("http://{}", control.admin_addr()),
+            "--tls-listen".into(),
+            tls.to_string(),
+        ],
+        ..GatewayOptions::default()
+    })?;
+    wait_until("the first certificate served", CONVERGE, || {
+        Ok((https_status(tls, &first).ok() == Some(200)).then_some(()))
+    })?;
+    ensure!(https_status(tls, &second).is_err(), "not the second yet");
+
+    admin
+        .delete("/api/v1/certificates/a")?
+        .expect_status(204, "removing the first certificate")?;
+    admin
+        .post(
+            "/api/v1/certificates",
+            &json!({"id": "a", "snis": ["a.test"], "cert": second, "key": second_key}),
+        )?
+        .expect_status(201, "second certificate")?;
+    wait_until("the second certificate served", CONVERGE, || {
+        Ok((https_status(tls, &second).ok() == Some(200)).then_some(()))
+    })?;
+    ensure!(https_status(tls, &first).is_err(), "the first is gone");
+    drop(f);
+    Ok(())
+}
