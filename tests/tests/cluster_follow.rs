@@ -125,6 +125,8 @@ fn followers_take_the_config_refuse_writes_and_serve_without_the_control_node() 
     let routes = fa.get("/api/v1/routes")?.expect_status(200, "routes")?.body;
     assert_eq!(routes.as_array().map(Vec::len), Some(3));
 
+    console_is_read_only(&control, &f1)?;
+
     // The control node lists both followers.
     let nodes = wait_until("both followers listed", CONVERGE, || {
         let nodes = admin.get("/api/v1/cluster/nodes")?.body;
@@ -276,9 +278,19 @@ fn a_follower_without_a_token_does_not_start() -> Result<()> {
 /// A self-signed certificate for `name`, generated with the openssl command-line tool:
 /// `(cert PEM, key PEM)`.
 fn certificate(dir: &std::path::Path, name: &str, tag: &str) -> Result<(String, String)> {
-    let (cert, key) = (dir.join(format!("{tag}.crt")), dir.join(format!("{tag}.key")));
+    let (cert, key) = (
+        dir.join(format!("{tag}.crt")),
+        dir.join(format!("{tag}.key")),
+    );
     let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "2", "-subj", &format!("/CN={name}")])
         .args(["-addext", &format!("subjectAltName=DNS:{name}")])
         .arg("-keyout")
@@ -287,8 +299,15 @@ fn certificate(dir: &std::path::Path, name: &str, tag: &str) -> Result<(String, 
         .arg(&cert)
         .output()
         .context("running openssl")?;
-    ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    Ok((std::fs::read_to_string(cert)?, std::fs::read_to_string(key)?))
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((
+        std::fs::read_to_string(cert)?,
+        std::fs::read_to_string(key)?,
+    ))
 }
 
 /// The status of `GET https://a.test:PORT/a` on `tls`, trusting only `root` (`Err` when
@@ -310,8 +329,8 @@ fn https_status(tls: std::net::SocketAddr, root: &str) -> Result<u16> {
 }
 
 #[test]
-fn a_certificate_replaced_on_the_control_node_is_served_by_the_followers_tls_listener(
-) -> Result<()> {
+fn a_certificate_replaced_on_the_control_node_is_served_by_the_followers_tls_listener() -> Result<()>
+{
     let upstream = EchoServer::start("backend")?;
     let control = control()?;
     let admin = control.admin();
@@ -357,5 +376,56 @@ fn a_certificate_replaced_on_the_control_node_is_served_by_the_followers_tls_lis
     })?;
     ensure!(https_status(tls, &first).is_err(), "the first is gone");
     drop(f);
+    Ok(())
+}
+
+/// The real binary's console on `follower`: a banner naming the control node on every page,
+/// a form post refused with 409 and the same message; the control node's Nodes page lists
+/// the follower.
+fn console_is_read_only(control: &Gateway, follower: &Gateway) -> Result<()> {
+    let url = format!("http://{}", control.admin_addr());
+    let console = tests::console::Console::new(follower.admin_addr());
+    let session = console.log_in("admin", "e2e-admin-password")?;
+    let page = console.get("/routes", Some(&session), &[])?;
+    ensure!(page.status == 200, "{}", page.text);
+    ensure!(
+        page.text.contains("follower-banner") && page.text.contains(&url),
+        "no banner: {}",
+        page.text
+    );
+    let csrf = page
+        .text
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("a csrf field")?
+        .to_owned();
+    let refused = http_client()
+        .post(format!("http://{}/upstreams", follower.admin_addr()))
+        .header("cookie", format!("tollgate_session={session}"))
+        .header("accept", "text/html")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "u"),
+            ("targets", "127.0.0.1:9"),
+        ])
+        .send()?;
+    ensure!(refused.status().as_u16() == 409, "{}", refused.status());
+    let body = refused.text()?;
+    ensure!(
+        body.contains(&format!(
+            "this node follows {url}: write to the control node"
+        )),
+        "{body}"
+    );
+
+    let control_console = tests::console::Console::new(control.admin_addr());
+    let session = control_console.log_in("admin", "e2e-admin-password")?;
+    let nodes = control_console.get("/nodes", Some(&session), &[])?;
+    ensure!(
+        nodes.status == 200 && nodes.text.contains("f1"),
+        "{}",
+        nodes.text
+    );
     Ok(())
 }
