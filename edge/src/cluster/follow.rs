@@ -230,19 +230,13 @@ impl Follower {
         let (revision, nodes) = tokio::task::spawn_blocking(move || {
             let answer: FeedAnswer = serde_json::from_slice(&body)?;
             drop(body);
-            let replica = match answer.mode {
-                FeedMode::Current => None,
-                FeedMode::Changes => Some(Replica::Changes(answer.changes.unwrap_or_default())),
-                FeedMode::Whole => Some(Replica::Whole {
-                    revision: answer.revision,
-                    config: answer.config.unwrap_or_default(),
-                }),
-            };
+            let nodes = answer.nodes;
+            let replica = replica_of(answer)?;
             let revision = match replica {
                 Some(replica) => store.apply_replica(replica, &source)?,
                 None => store.revision(),
             };
-            Ok::<_, FollowError>((revision, answer.nodes))
+            Ok::<_, FollowError>((revision, nodes))
         })
         .await??;
         self.nodes.set(nodes);
@@ -268,6 +262,31 @@ impl Follower {
             self.lag.set(lag);
         }
     }
+}
+
+/// What a feed answer asks the store to apply (`None`: nothing changed). A mode without
+/// what it names is refused, never taken as empty: an empty config would delete everything.
+fn replica_of(answer: FeedAnswer) -> Result<Option<Replica>, FollowError> {
+    let FeedAnswer {
+        mode,
+        revision,
+        config,
+        changes,
+        ..
+    } = answer;
+    let missing = |what: &str| {
+        FollowError::Decode(<serde_json::Error as serde::de::Error>::custom(format!(
+            "mode {mode:?} without {what}"
+        )))
+    };
+    Ok(match mode {
+        FeedMode::Current => None,
+        FeedMode::Changes => Some(Replica::Changes(changes.ok_or_else(|| missing("changes"))?)),
+        FeedMode::Whole => Some(Replica::Whole {
+            revision,
+            config: config.ok_or_else(|| missing("config"))?,
+        }),
+    })
 }
 
 /// The feed client: the system's roots (and `ca`'s certificate, when given) verify an

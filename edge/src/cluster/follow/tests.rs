@@ -59,3 +59,29 @@ fn a_ca_file_without_certificates_is_refused() {
         Err(FollowError::Ca { .. })
     ));
 }
+
+#[test]
+fn an_answer_missing_what_its_mode_names_is_refused_not_taken_as_empty() {
+    let answer = |json: serde_json::Value| -> FeedAnswer {
+        serde_json::from_value(json).expect("a feed answer")
+    };
+    for bad in [
+        serde_json::json!({"mode": "whole", "revision": 3, "nodes": 1}),
+        serde_json::json!({"mode": "changes", "revision": 3, "nodes": 1}),
+    ] {
+        assert!(
+            matches!(replica_of(answer(bad.clone())), Err(FollowError::Decode(_))),
+            "{bad}"
+        );
+    }
+    let current = answer(serde_json::json!({"mode": "current", "revision": 3, "nodes": 2}));
+    assert!(matches!(replica_of(current), Ok(None)));
+    let whole = answer(
+        serde_json::json!({"mode": "whole", "revision": 3, "nodes": 2,
+        "config": {"routes": []}}),
+    );
+    assert!(matches!(
+        replica_of(whole),
+        Ok(Some(Replica::Whole { revision: 3, .. }))
+    ));
+}
