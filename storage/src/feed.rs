@@ -111,6 +111,20 @@ impl History {
         self.objects = 0;
     }
 
+    /// The most objects one change may hold to be kept.
+    pub fn max_objects(&self) -> usize {
+        self.max_objects
+    }
+
+    /// Records revision `revision` as the result of `delta`, or, without one (too big to
+    /// keep), forgets everything before it.
+    pub fn record(&mut self, revision: u64, delta: Option<Delta>) {
+        match delta {
+            Some(delta) => self.push(delta),
+            None => self.reset(revision),
+        }
+    }
+
     /// Records the change that produced `delta.revision`, which must be the next one (else
     /// the history restarts after it). Drops the oldest changes past the bounds.
     pub fn push(&mut self, delta: Delta) {
@@ -149,14 +163,30 @@ impl History {
     }
 }
 
-/// What turns `old` into `new` (both sorted by id), as upserts and deletes.
-pub(crate) fn delta(old: &Config, new: &Config, revision: u64, action: String) -> Delta {
-    fn kind<T: Entity + IntoObject>(old: &Config, new: &Config, delta: &mut Delta) {
+/// What turns `old` into `new` (both sorted by id), as upserts and deletes; `None` once it
+/// passes `limit` objects (what the history would not keep is not built: a 100,000-key
+/// import would clone every key for nothing).
+pub(crate) fn delta(
+    old: &Config,
+    new: &Config,
+    revision: u64,
+    action: String,
+    limit: usize,
+) -> Option<Delta> {
+    fn kind<T: Entity + IntoObject>(
+        old: &Config,
+        new: &Config,
+        delta: &mut Delta,
+        limit: usize,
+    ) -> Option<()> {
         let (mut b, mut a) = (
             T::list(old).iter().peekable(),
             T::list(new).iter().peekable(),
         );
         loop {
+            if delta.upserts.len() + delta.deletes.len() > limit {
+                return None;
+            }
             let order = match (b.peek(), a.peek()) {
                 (None, None) => break,
                 (Some(_), None) => Ordering::Less,
@@ -180,6 +210,7 @@ pub(crate) fn delta(old: &Config, new: &Config, revision: u64, action: String) -
                 }
             }
         }
+        Some(())
     }
     let mut out = Delta {
         revision,
@@ -187,15 +218,15 @@ pub(crate) fn delta(old: &Config, new: &Config, revision: u64, action: String) -
         upserts: Vec::new(),
         deletes: Vec::new(),
     };
-    kind::<UpstreamSpec>(old, new, &mut out);
-    kind::<RouteSpec>(old, new, &mut out);
-    kind::<ConsumerSpec>(old, new, &mut out);
-    kind::<PlanSpec>(old, new, &mut out);
-    kind::<JwtIssuerSpec>(old, new, &mut out);
-    kind::<CertificateSpec>(old, new, &mut out);
-    kind::<KeyRecord>(old, new, &mut out);
-    kind::<CredentialRecord>(old, new, &mut out);
-    out
+    kind::<UpstreamSpec>(old, new, &mut out, limit)?;
+    kind::<RouteSpec>(old, new, &mut out, limit)?;
+    kind::<ConsumerSpec>(old, new, &mut out, limit)?;
+    kind::<PlanSpec>(old, new, &mut out, limit)?;
+    kind::<JwtIssuerSpec>(old, new, &mut out, limit)?;
+    kind::<CertificateSpec>(old, new, &mut out, limit)?;
+    kind::<KeyRecord>(old, new, &mut out, limit)?;
+    kind::<CredentialRecord>(old, new, &mut out, limit)?;
+    (out.upserts.len() + out.deletes.len() <= limit).then_some(out)
 }
 
 /// Applies `delta` to `config` in memory (kept sorted by id).

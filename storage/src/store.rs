@@ -220,10 +220,17 @@ impl Store {
             return Err(self.failed(Op::Write, e));
         }
         drop(handle);
-        let delta = feed::delta(&current.config, &planned.config, revision, entry.action);
+        let limit = self.inner.history.lock().max_objects();
+        let delta = feed::delta(
+            &current.config,
+            &planned.config,
+            revision,
+            entry.action,
+            limit,
+        );
         {
             let mut history = self.inner.history.lock();
-            history.push(delta);
+            history.record(revision, delta);
             self.inner.current.store(Arc::new(Current {
                 revision,
                 config: Arc::new(planned.config),

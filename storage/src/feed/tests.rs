@@ -231,16 +231,16 @@ fn an_invalid_replica_is_refused() {
     assert_eq!(follower.revision(), 0);
 }
 
+/// The whole delta from `old` to `new`, however large.
+fn small(old: &Config, new: &Config, revision: u64) -> Delta {
+    delta(old, new, revision, String::new(), usize::MAX).expect("no limit")
+}
+
 #[test]
 fn the_history_is_bounded_by_revisions() {
     let mut history = History::with_bounds(0, 3, 100);
     for revision in 1..=5 {
-        history.push(delta(
-            &Config::default(),
-            &Config::default(),
-            revision,
-            String::new(),
-        ));
+        history.push(small(&Config::default(), &Config::default(), revision));
     }
     assert!(history.after(1).is_none(), "revision 2 was dropped");
     let kept: Vec<u64> = history
@@ -268,8 +268,10 @@ fn a_large_import_empties_the_history_instead_of_pinning_memory() {
         k.hash = policies::KeyHash(bytes);
         config.keys.push(k);
     }
+    let big = delta(&control.config(), &config, 6, "import".into(), MAX_OBJECTS);
+    assert!(big.is_none(), "not even built");
     let mut history = History::new(5);
-    history.push(delta(&control.config(), &config, 6, "import".into()));
+    history.record(6, big);
     assert!(history.after(5).is_none(), "too big to keep");
     assert!(history.after(6).is_some_and(|d| d.is_empty()));
 }
@@ -282,10 +284,10 @@ fn the_history_is_bounded_by_objects() {
     let mut next = (*base).clone();
     next.routes.clear();
     // Revision 6 deletes two routes; 7 and 8 change nothing (one slot each).
-    history.push(delta(&base, &next, 6, String::new()));
-    history.push(delta(&next, &next, 7, String::new()));
+    history.push(small(&base, &next, 6));
+    history.push(small(&next, &next, 7));
     assert!(history.after(5).is_some());
-    history.push(delta(&next, &next, 8, String::new()));
+    history.push(small(&next, &next, 8));
     assert!(
         history.after(5).is_none(),
         "four objects over a bound of three"
