@@ -294,3 +294,56 @@ fn the_history_is_bounded_by_objects() {
     );
     assert_eq!(history.after(6).map(|d| d.len()), Some(2));
 }
+
+#[test]
+fn a_large_replica_reopens_sled_and_the_store_keeps_working() {
+    let (_c, control) = control();
+    let mut config = (*control.config()).clone();
+    let Change::Create(Object::Key(template)) = key("x", "acme") else {
+        panic!("a key")
+    };
+    for i in 0..1500u64 {
+        let mut k = template.clone();
+        k.id = format!("bulk{i:06}");
+        let mut bytes = [0; 32];
+        bytes[..8].copy_from_slice(&i.to_be_bytes());
+        k.hash = policies::KeyHash(bytes);
+        config.keys.push(k);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let follower = Store::open(dir.path()).expect("open");
+    let whole = Replica::Whole {
+        revision: 9,
+        config: config.clone(),
+    };
+    assert_eq!(
+        follower
+            .apply_replica(whole, "http://control")
+            .expect("whole"),
+        9
+    );
+    assert!(follower.health().ok, "{:?}", follower.health());
+    control.apply(route("c"), "test").expect("route c");
+    let next = Delta {
+        revision: 10,
+        ..(*revisions_of(&control, 5)[0]).clone()
+    };
+    assert_eq!(
+        follower
+            .apply_replica(Replica::Changes(vec![next]), "http://control")
+            .expect("changes after the reopen"),
+        10
+    );
+    drop(follower);
+    let reopened = Store::open(dir.path()).expect("reopen");
+    assert_eq!(reopened.revision(), 10);
+    assert_eq!(reopened.config().keys.len(), 1501);
+    assert!(reopened.config().routes.iter().any(|r| r.id == "c"));
+}
+
+fn revisions_of(store: &Store, after: u64) -> Vec<Arc<Delta>> {
+    match store.changes_after(after) {
+        Feed::Changes { deltas, .. } => deltas,
+        other => panic!("{other:?}"),
+    }
+}

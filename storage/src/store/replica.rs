@@ -12,6 +12,21 @@ use crate::trees;
 use crate::validate::validate_config;
 use crate::StoreError;
 
+/// A replica that changes at least this many objects (by count) reopens sled after it.
+const REOPEN_AFTER_OBJECTS: usize = 1000;
+
+/// How many objects `config` holds.
+fn objects(config: &crate::spec::Config) -> usize {
+    config.upstreams.len()
+        + config.routes.len()
+        + config.consumers.len()
+        + config.plans.len()
+        + config.jwt_issuers.len()
+        + config.certificates.len()
+        + config.keys.len()
+        + config.credentials.len()
+}
+
 /// The actor of replicated changes in the audit log.
 pub(crate) const SYNC_ACTOR: &str = "sync";
 
@@ -105,6 +120,7 @@ impl Store {
             }
         }
         let revision = entries.last().map_or(current.revision, |e| e.revision);
+        let changed = objects(&current.config).abs_diff(objects(&config));
         let handle = self.handle(Op::Write)?;
         let written = self
             .inject(Fault::BeforeWrite)
@@ -126,6 +142,14 @@ impl Store {
         self.inner.notify.send_replace(revision);
         if let Err(e) = record_acknowledged(&self.inner.dir, revision) {
             self.inner.health.failed(Op::Write, &e);
+        }
+        if changed >= REOPEN_AFTER_OBJECTS {
+            // sled keeps the pages of a large write resident (tens of MB for 10,000
+            // keys) whatever its cache capacity; a new handle starts without them, as
+            // `Store::open` reads a large store apart for the same reason.
+            if let Err(e) = self.reopen() {
+                self.inner.health.failed(Op::Write, &e);
+            }
         }
         Ok(revision)
     }
