@@ -6,6 +6,7 @@
 
 pub(crate) mod auth;
 mod body;
+mod cluster;
 mod config;
 mod credentials;
 mod error;
@@ -45,6 +46,7 @@ struct Inner {
     started: Instant,
     auth_cache: auth::Cache,
     login_guard: crate::guard::LoginGuard,
+    cluster: crate::cluster::Cluster,
 }
 
 impl AdminState {
@@ -58,6 +60,7 @@ impl AdminState {
                 started: cfg.started,
                 auth_cache: auth::Cache::default(),
                 login_guard: crate::guard::LoginGuard::default(),
+                cluster: cfg.cluster,
             }),
         }
     }
@@ -170,12 +173,14 @@ pub(crate) fn table() -> Vec<(&'static str, MethodRouter<AdminState>)> {
         ),
         ("/api/v1/config", get(config::export).put(config::replace)),
         ("/api/v1/status", get(status::status)),
+        (crate::cluster::FEED_PATH, get(cluster::feed)),
+        ("/api/v1/cluster/nodes", get(cluster::nodes)),
     ]
 }
 
-/// Paths that need admin authentication.
+/// Paths that need admin authentication (the feed checks the cluster token instead).
 fn is_protected(path: &str) -> bool {
-    path.starts_with("/api/")
+    path.starts_with("/api/") && path != crate::cluster::FEED_PATH
 }
 
 /// The REST API with its state applied. Unknown paths and methods answer JSON 404 / 405;
@@ -187,6 +192,11 @@ pub(crate) fn router(state: AdminState) -> Router {
     let protected = protected
         .into_iter()
         .fold(Router::new(), |r, (path, route)| r.route(path, route))
+        // Inside authentication: a follower tells admins, not strangers, where to write.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::refuse_writes,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,

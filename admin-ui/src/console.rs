@@ -20,6 +20,7 @@ mod headers;
 mod keys;
 mod layout;
 mod login;
+mod nodes;
 mod pages;
 mod resources;
 mod session;
@@ -48,6 +49,8 @@ pub struct ConsoleState {
     pub(crate) sessions: Arc<session::Sessions>,
     pub(crate) traffic: Arc<traffic::Traffic>,
     pub(crate) login_guard: crate::guard::LoginGuard,
+    /// A follower's console is read-only and says which node it follows.
+    pub(crate) cluster: crate::cluster::Cluster,
 }
 
 impl ConsoleState {
@@ -67,6 +70,7 @@ impl ConsoleState {
             registry,
             traffic: Arc::new(traffic::Traffic::default()),
             login_guard: crate::guard::LoginGuard::default(),
+            cluster: crate::cluster::Cluster::default(),
         }
     }
 
@@ -117,7 +121,12 @@ pub fn router(state: ConsoleState) -> Router {
             get(config_page::download_with_secrets),
         )
         .route("/config/import", post(config_page::import))
+        .route("/nodes", get(nodes::show))
         .merge(resources::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            nodes::refuse_writes,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::require_session,

@@ -7,6 +7,7 @@
 
 mod api;
 mod bootstrap;
+pub mod cluster;
 pub mod console;
 mod guard;
 mod live;
@@ -29,6 +30,8 @@ pub struct AdminConfig {
     pub started: Instant,
     /// The proxy's metrics, sampled by the console for its charts.
     pub registry: prometheus::Registry,
+    /// The config feed and followers; the default: a node on its own.
+    pub cluster: cluster::Cluster,
 }
 
 /// Now in unix seconds, from the clock the proxy stamps key uses and quotas with (stored
@@ -56,9 +59,11 @@ pub fn router(cfg: AdminConfig) -> axum::Router {
         cfg.registry.clone(),
         console::DEFAULT_SESSION_TTL,
     );
+    let cfg_cluster = cfg.cluster.clone();
     let state = api::AdminState::new(cfg);
     // One guard: a name's wrong passwords count whether tried on the console or the API.
     console.login_guard = state.login_guard().clone();
+    console.cluster = cfg_cluster;
     // The API router owns the fallbacks (JSON 404/405), so the console's router sets none.
     api::router(state).merge(console::router(console))
 }

@@ -96,6 +96,18 @@ pub struct RunArgs {
     /// Seconds that requests in flight may take to finish after SIGTERM/SIGINT.
     #[arg(long = "shutdown-timeout", env = "TOLLGATE_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS)]
     pub shutdown_timeout_secs: u64,
+    /// Follow the control node whose admin listener is at this URL (http:// or https://):
+    /// take the whole config from it (needs TOLLGATE_CLUSTER_TOKEN); the admin API and
+    /// console are then read-only.
+    #[arg(long, env = "TOLLGATE_FOLLOW")]
+    pub follow: Option<String>,
+    /// A CA certificate (PEM) to verify an https:// control node with, besides the
+    /// system's.
+    #[arg(long, env = "TOLLGATE_FOLLOW_CA")]
+    pub follow_ca: Option<PathBuf>,
+    /// How the control node lists this node (default: host name and proxy port).
+    #[arg(long, env = "TOLLGATE_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 impl RunArgs {

@@ -2,6 +2,9 @@
 //! every node may count rate limits and quotas in a shared Redis. What both sides share
 //! lives here: [`LiveNodes`], how many gateway nodes serve traffic now.
 
+pub mod control;
+pub mod follow;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How many gateway nodes serve traffic now, this one included: the control node counts its

@@ -268,6 +268,70 @@ fn exit_when_a_listener_fails() {
     }));
 }
 
+/// A follower (`--follow`) starts its feed loop; any other node counts the followers of
+/// its feed (served when `TOLLGATE_CLUSTER_TOKEN` is set). Both keep `live_nodes` current.
+fn start_cluster(
+    args: &RunArgs,
+    rt: &tokio::runtime::Runtime,
+    store: &storage::Store,
+    registry: &prometheus::Registry,
+    live_nodes: &Arc<edge::cluster::LiveNodes>,
+) -> anyhow::Result<admin_ui::cluster::Cluster> {
+    use edge::cluster::{control, follow};
+    let token = std::env::var("TOLLGATE_CLUSTER_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let nodes = admin_ui::cluster::Nodes::default();
+    let Some(url) = &args.follow else {
+        let counting = control::start(nodes.clone(), live_nodes.clone(), registry)
+            .context("creating the cluster metrics")?;
+        rt.spawn(counting);
+        return Ok(admin_ui::cluster::Cluster {
+            token,
+            following: None,
+            nodes,
+        });
+    };
+    let config = follow::FollowConfig::new(
+        url,
+        token,
+        args.follow_ca.clone(),
+        args.node_id
+            .clone()
+            .unwrap_or_else(|| follow::default_node_id(args.listen.port())),
+        args.listen.to_string(),
+        env!("CARGO_PKG_VERSION"),
+    )?;
+    let following = Arc::new(admin_ui::cluster::Following::new(
+        config.url.clone(),
+        store.revision(),
+    ));
+    eprintln!(
+        "tollgate: following {} as node {} (serving revision {} until it answers)",
+        config.url,
+        config.node_id,
+        store.revision()
+    );
+    let follower = {
+        // reqwest's client is built inside the runtime it will run on.
+        let _enter = rt.enter();
+        follow::Follower::new(
+            config,
+            store.clone(),
+            following.clone(),
+            live_nodes.clone(),
+            registry,
+        )?
+    };
+    rt.spawn(follower.run());
+    // A follower serves no feed of its own.
+    Ok(admin_ui::cluster::Cluster {
+        token: None,
+        following: Some(following),
+        nodes,
+    })
+}
+
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     match edge::fd_limit::raise() {
@@ -343,6 +407,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening the access log {}", args.access_log))?;
     reopen_logs_on_signals(&rt, access_log.clone())?;
 
+    let live_nodes = Arc::new(edge::cluster::LiveNodes::new());
+    let cluster = start_cluster(&args, &rt, &store, &shared.metrics.registry, &live_nodes)?;
+
     // The console starts its metrics sampler on the admin runtime.
     let admin_enter = rt.enter();
     let admin = admin_ui::router(admin_ui::AdminConfig {
@@ -356,6 +423,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         version: env!("CARGO_PKG_VERSION"),
         started,
         registry: shared.metrics.registry.clone(),
+        cluster,
     });
     drop(admin_enter);
     let admin_listener = rt.block_on(AdminListener::bind(

@@ -107,7 +107,7 @@ fn exists(config: &Config, kind: Kind, id: &str) -> bool {
 /// is sorted by id (as every config the store holds, and every parsed one, is), and stays
 /// so: [`trees::sort`] then has nothing to do, where sorting 100,001 keys again took an
 /// 8 MB scratch buffer on every key created.
-fn upsert(config: &mut Config, object: Object) {
+pub(crate) fn upsert(config: &mut Config, object: Object) {
     fn put<T: Entity>(config: &mut Config, item: T) {
         let list = T::list_mut(config);
         match list.binary_search_by(|o| o.id().cmp(item.id())) {
@@ -192,7 +192,7 @@ fn used_by(config: &Config, kind: Kind, id: &str) -> Option<String> {
 }
 
 /// Removes the object; a consumer takes its keys and credentials with it.
-fn delete(config: &mut Config, kind: Kind, id: &str) {
+pub(crate) fn delete(config: &mut Config, kind: Kind, id: &str) {
     fn drop_id<T: Entity>(config: &mut Config, id: &str) {
         T::list_mut(config).retain(|o| o.id() != id);
     }

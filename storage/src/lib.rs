@@ -19,6 +19,7 @@ pub mod acknowledged;
 mod admins;
 mod audit;
 mod change;
+mod feed;
 mod health;
 mod import;
 mod keys;
@@ -31,6 +32,7 @@ mod validate;
 
 pub use admins::Session;
 pub use audit::AuditEntry;
+pub use feed::{Deleted, Delta, Feed, Replica, MAX_OBJECTS, MAX_REVISIONS};
 pub use health::{Op, StoreHealth};
 pub use import::parse_config;
 pub use keys::{
@@ -197,6 +199,10 @@ pub enum StoreError {
         revision: u64,
         acknowledged: u64,
     },
+    /// A follower received changes that do not start at the revision after its own: it
+    /// must ask again (nothing was written).
+    #[error("replicated changes start at revision {got}, but this store is at {current}")]
+    OutOfOrder { current: u64, got: u64 },
     /// The disk refused a write (full, failing): nothing was acknowledged, and the store
     /// is degraded until it recovers (see [`Store::recover`]).
     #[error("the store in {dir} cannot write: {cause}")]

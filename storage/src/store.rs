@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::acknowledged;
 use crate::audit::AuditEntry;
 use crate::change::{self, Planned};
+use crate::feed::{self, History};
 use crate::health::{Health, Op};
 use crate::spec::Config;
 use crate::trees::{self, decode_u64, encode_u64, Trees};
@@ -52,6 +53,9 @@ struct Inner {
     /// Serializes `apply`: changes are planned against the latest config, one at a time.
     writer: Mutex<()>,
     notify: watch::Sender<u64>,
+    /// What the latest revisions changed, for the config feed. Locked while `current` is
+    /// swapped, so the two always agree for [`Store::changes_after`].
+    history: Mutex<History>,
     /// Tests make the disk fail here.
     #[cfg(test)]
     fault: Mutex<Fault>,
@@ -140,6 +144,7 @@ impl Store {
                 }),
                 writer: Mutex::new(()),
                 notify,
+                history: Mutex::new(History::new(revision)),
                 #[cfg(test)]
                 fault: Mutex::new(Fault::None),
             }),
@@ -202,16 +207,35 @@ impl Store {
         let handle = self.handle(Op::Write)?;
         let written = self
             .inject(Fault::BeforeWrite)
-            .and_then(|()| write(&handle, &current.config, &planned.config, &entry))
+            .and_then(|()| {
+                write(
+                    &handle,
+                    &current.config,
+                    &planned.config,
+                    std::slice::from_ref(&entry),
+                )
+            })
             .and_then(|()| self.inject(Fault::AfterWrite));
         if let Err(e) = written {
             return Err(self.failed(Op::Write, e));
         }
         drop(handle);
-        self.inner.current.store(Arc::new(Current {
+        let limit = self.inner.history.lock().max_objects();
+        let delta = feed::delta(
+            &current.config,
+            &planned.config,
             revision,
-            config: Arc::new(planned.config),
-        }));
+            entry.action,
+            limit,
+        );
+        {
+            let mut history = self.inner.history.lock();
+            history.record(revision, delta);
+            self.inner.current.store(Arc::new(Current {
+                revision,
+                config: Arc::new(planned.config),
+            }));
+        }
         self.inner.notify.send_replace(revision);
         // sled has the change durably, so it is acknowledged whatever happens to the file:
         // a file left behind only weakens the damage check for this revision. The store is
@@ -268,17 +292,30 @@ impl Store {
     }
 }
 
-/// One transaction over the changed config trees, `meta` and `audit`, then a flush.
+/// One transaction over the changed config trees, `meta` and `audit`, then a flush. The
+/// stored revision becomes that of the last of `entries` (one per revision the change
+/// spans: several when a follower applies a batch of replicated changes).
 fn write(
     handle: &Handle,
     old: &Config,
     new: &Config,
-    entry: &AuditEntry,
+    entries: &[AuditEntry],
 ) -> Result<(), StoreError> {
     let trees = &handle.trees;
     let writes = trees::diff(old, new)?;
-    let audit = serde_json::to_vec(entry)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode audit entry: {e}")))?;
+    let Some(last) = entries.last() else {
+        return Err(StoreError::Corrupt(
+            "a change without a revision".to_owned(),
+        ));
+    };
+    let audit = entries
+        .iter()
+        .map(|entry| {
+            serde_json::to_vec(entry)
+                .map(|json| (encode_u64(entry.revision), json))
+                .map_err(|e| StoreError::Corrupt(format!("cannot encode audit entry: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut all: Vec<&sled::Tree> = trees.config.iter().collect();
     all.push(&trees.meta);
     all.push(&trees.audit);
@@ -290,8 +327,10 @@ fn write(
                 None => tx[*tree].remove(key.as_slice())?,
             };
         }
-        tx[meta].insert(REVISION, &encode_u64(entry.revision))?;
-        tx[log].insert(&encode_u64(entry.revision), audit.as_slice())?;
+        tx[meta].insert(REVISION, &encode_u64(last.revision))?;
+        for (key, json) in &audit {
+            tx[log].insert(key, json.as_slice())?;
+        }
         Ok::<(), ConflictableTransactionError<()>>(())
     });
     match result {
@@ -514,5 +553,6 @@ fn unix_now() -> u64 {
 }
 
 mod recover;
+mod replica;
 #[cfg(test)]
 mod tests;

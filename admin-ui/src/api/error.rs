@@ -87,6 +87,7 @@ impl From<StoreError> for ApiError {
             other @ (StoreError::Db(_)
             | StoreError::Corrupt(_)
             | StoreError::Behind { .. }
+            | StoreError::OutOfOrder { .. }
             | StoreError::Io { .. }) => Self::internal(other),
         }
     }

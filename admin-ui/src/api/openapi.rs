@@ -120,6 +120,35 @@ pub(crate) fn document() -> Value {
                 ok("200", schema_ref("Status")))
         }),
     );
+    let query = |name: &str, schema: Value, description: &str| {
+        json!({"name": name, "in": "query", "required": name == "node",
+               "description": description, "schema": schema})
+    };
+    add(
+        "/api/v1/cluster/feed",
+        json!({"get": {
+            "summary": "The config feed followers long-poll: the changes after a revision, the whole config, or nothing new within `wait` seconds",
+            "tags": ["cluster"], "security": [{"cluster": []}],
+            "parameters": [
+                query("after", json!({"type": "integer", "minimum": 0}), "the follower's revision (default 0)"),
+                query("wait", json!({"type": "integer", "minimum": 0, "maximum": 60}), "seconds to wait for a change (default 25)"),
+                query("node", json!({"type": "string"}), "the follower's node id"),
+                query("address", json!({"type": "string"}), "the follower's proxy address"),
+                query("version", json!({"type": "string"}), "the follower's version")
+            ],
+            "responses": {
+                "200": {"description": "success", "content": {"application/json": {"schema": schema_ref("Feed")}}},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "404": error_response("this node serves no feed (no TOLLGATE_CLUSTER_TOKEN)")
+            }
+        }}),
+    );
+    add(
+        "/api/v1/cluster/nodes",
+        json!({"get": op("The followers of this control node", "cluster", None,
+            ok("200", json!({"type": "array", "items": schema_ref("Node")})))}),
+    );
 
     json!({
         "openapi": "3.0.3",
@@ -133,7 +162,8 @@ pub(crate) fn document() -> Value {
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "TOLLGATE_ADMIN_TOKEN"},
-                "basic": {"type": "http", "scheme": "basic", "description": "a console admin's username and password"}
+                "basic": {"type": "http", "scheme": "basic", "description": "a console admin's username and password"},
+                "cluster": {"type": "http", "scheme": "bearer", "description": "TOLLGATE_CLUSTER_TOKEN (the config feed only)"}
             },
             "responses": {
                 "BadRequest": error_response("invalid input: every problem, with its path"),

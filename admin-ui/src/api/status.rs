@@ -32,6 +32,9 @@ pub(crate) struct Status {
     last_reload_error: Option<String>,
     /// Whether the store writes; see [`storage::StoreHealth`].
     store: storage::StoreHealth,
+    /// On a follower only: its feed from the control node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    follow: Option<crate::cluster::FollowStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +80,7 @@ pub(crate) async fn status(State(state): State<AdminState>) -> Json<Status> {
         upstreams,
         last_reload_error: live.last_reload_error(),
         store: state.store().health(),
+        follow: state.inner.cluster.following.as_ref().map(|f| f.status()),
     })
 }
 

@@ -2,6 +2,7 @@
 //! a temporary directory and a fake [`LiveView`].
 
 mod auth;
+mod cluster;
 mod config;
 mod crud;
 mod hardening;
@@ -72,6 +73,11 @@ pub(super) struct Answer {
 
 impl Harness {
     pub fn new() -> Self {
+        Self::with_cluster(crate::cluster::Cluster::default())
+    }
+
+    /// A harness whose node serves a feed or follows, as `cluster` says.
+    pub fn with_cluster(cluster: crate::cluster::Cluster) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = storage::Store::open(dir.path()).expect("open store");
         let live = Arc::new(FakeLive {
@@ -84,6 +90,7 @@ impl Harness {
             version: VERSION,
             started: Instant::now(),
             registry: prometheus::Registry::new(),
+            cluster,
         });
         Self {
             store,

@@ -9,7 +9,7 @@ use super::session::{CurrentSession, Flash, CSRF_FIELD};
 use super::ConsoleState;
 
 /// The navigation bar: `(path, label)`.
-pub(crate) const NAV: [(&str, &str); 11] = [
+pub(crate) const NAV: [(&str, &str); 12] = [
     ("/", "Dashboard"),
     ("/routes", "Routes"),
     ("/upstreams", "Upstreams"),
@@ -21,6 +21,7 @@ pub(crate) const NAV: [(&str, &str); 11] = [
     ("/usage", "Usage"),
     ("/audit", "Audit log"),
     ("/config", "Config"),
+    ("/nodes", "Nodes"),
 ];
 
 /// What every page of a session shows besides its body.
@@ -28,6 +29,8 @@ pub(crate) struct Ctx {
     pub user: String,
     pub csrf: String,
     pub flash: Option<Flash>,
+    /// On a follower: the control node's URL (the pages are read-only).
+    pub following: Option<String>,
 }
 
 impl Ctx {
@@ -37,6 +40,7 @@ impl Ctx {
             user: session.user.clone(),
             csrf: session.csrf.clone(),
             flash: state.sessions.take_flash(&session.key),
+            following: state.cluster.following.as_ref().map(|f| f.url().to_owned()),
         }
     }
 
@@ -57,6 +61,15 @@ pub(crate) fn page(ctx: &Ctx, active: &str, title: &str, body: AnyView) -> Html<
         })
         .collect_view();
     let flash = ctx.flash.clone().map(flash_view);
+    let banner = ctx.following.clone().map(|url| {
+        let href = url.clone();
+        view! {
+            <div class="flash err follower-banner" role="status">
+                "Read-only: this node follows the control node "<a href=href>{url}</a>
+                ". Make changes there; they reach this node within a second."
+            </div>
+        }
+    });
     let (user, csrf, title) = (ctx.user.clone(), ctx.csrf.clone(), title.to_owned());
     let shell = view! {
         <html lang="en">
@@ -75,6 +88,7 @@ pub(crate) fn page(ctx: &Ctx, active: &str, title: &str, body: AnyView) -> Html<
                     </form>
                 </header>
                 <main>
+                    {banner}
                     <h1>{title}</h1>
                     {flash}
                     {body}

@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod dashboard;
+mod follower;
 mod hardening;
 mod keys;
 mod pages;
@@ -81,6 +82,14 @@ impl Console {
             state,
             _dir: dir,
         }
+    }
+
+    /// A console of a node that follows `url`.
+    pub fn following(url: &str) -> Self {
+        let mut console = Self::new();
+        console.state.cluster.following = Some(Arc::new(crate::cluster::Following::new(url, 0)));
+        console.app = router(console.state.clone());
+        console
     }
 
     /// The store's data directory.

@@ -70,7 +70,7 @@ impl Store {
     }
 
     /// Drops the handle, opens a new one, checks it against memory, probes a write.
-    fn reopen(&self) -> Result<(), StoreError> {
+    pub(super) fn reopen(&self) -> Result<(), StoreError> {
         let dir = &self.inner.dir;
         // sled lets go of its lock file only once every handle is gone.
         drop(self.inner.handle.write().take());

@@ -138,7 +138,28 @@ pub(crate) fn all() -> Value {
                 "last_error": {"type": "string", "nullable": true},
                 "last_error_at": {"type": "integer", "nullable": true,
                                   "description": "unix seconds"},
-                "errors": uint()}}}})),
+                "errors": uint()}},
+            "follow": {"type": "object", "description": "on a follower only", "properties": {
+                "url": {"type": "string"}, "connected": {"type": "boolean"},
+                "revision": uint(),
+                "last_sync": {"type": "integer", "nullable": true, "description": "unix seconds"}}}}})),
+        ("Node", json!({"type": "object", "properties": {
+            "id": {"type": "string"}, "address": {"type": "string"}, "revision": uint(),
+            "version": {"type": "string"},
+            "last_seen": {"type": "integer", "description": "unix seconds"},
+            "connected": {"type": "boolean"}}})),
+        ("Feed", json!({"type": "object", "required": ["mode", "revision", "nodes"], "properties": {
+            "mode": {"type": "string", "enum": ["current", "changes", "whole"]},
+            "revision": uint(),
+            "nodes": {"type": "integer", "description": "gateway nodes serving traffic: connected followers and the control node"},
+            "config": {"allOf": [schema_ref("Config")], "description": "mode whole: the whole config, secrets included"},
+            "changes": {"type": "array", "description": "mode changes: every revision after `after`, in order",
+                "items": {"type": "object", "properties": {
+                    "revision": uint(), "action": {"type": "string"},
+                    "upserts": {"type": "array", "items": {"type": "object", "properties": {
+                        "kind": {"type": "string"}, "object": {"type": "object"}}}},
+                    "deletes": {"type": "array", "items": {"type": "object", "properties": {
+                        "kind": {"type": "string"}, "id": {"type": "string"}}}}}}}}})),
         ("Usage", json!({"type": "object", "properties": {
             "period": {"type": "string", "enum": ["day", "month"], "nullable": true},
             "used": uint(), "limit": nullable_uint(), "remaining": nullable_uint(),

@@ -1,0 +1,194 @@
+//! The cluster endpoints: the config feed followers long-poll (`GET /api/v1/cluster/feed`,
+//! cluster token), the control node's list of followers (`GET /api/v1/cluster/nodes`), and
+//! the guard that makes a follower's API read-only.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use storage::{Feed, Problem};
+
+use super::{AdminState, ApiError};
+use crate::cluster::{query, Caller, FeedMode, NodeView};
+
+/// How long a feed request waits for a change by default, and at most (seconds).
+pub const DEFAULT_WAIT_SECS: u64 = 25;
+pub const MAX_WAIT_SECS: u64 = 60;
+/// Longest node id, address and version a follower may report.
+const MAX_FIELD_LEN: usize = 256;
+
+/// `GET /api/v1/cluster/feed?after=R&wait=S&node=ID&address=A&version=V` with
+/// `Authorization: Bearer <cluster token>`: the changes after revision R, the whole config,
+/// or, when nothing changed within S seconds, `mode: current`. 404 when this node serves no
+/// feed (no cluster token), 401 without the right token, 400 for a malformed query.
+pub(crate) async fn feed(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let cluster = &state.inner.cluster;
+    let Some(token) = cluster.token.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this node serves no config feed: set TOLLGATE_CLUSTER_TOKEN on the control node",
+        ));
+    };
+    if !presents(&headers, token) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong cluster token",
+        ));
+    }
+    let (caller, wait) = parse(&params)?;
+    let after = caller.revision;
+    let _polling = cluster.nodes.poll(caller, crate::unix_now());
+    let store = state.store();
+    let mut changed = store.subscribe();
+    let deadline = tokio::time::Instant::now() + wait;
+    let feed = loop {
+        match store.changes_after(after) {
+            Feed::Current { .. } => {
+                // Subscribed before looking: a change made since wakes this at once.
+                match tokio::time::timeout_at(deadline, changed.changed()).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(_)) | Err(_) => break store.changes_after(after),
+                }
+            }
+            other => break other,
+        }
+    };
+    let nodes = cluster.nodes.connected() + 1;
+    // A whole config may hold 100,000 keys: encoded off the async workers.
+    let body = tokio::task::spawn_blocking(move || encode(&feed, nodes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response())
+}
+
+/// The feed answer as JSON, borrowing what the store holds ([`crate::cluster::FeedAnswer`]
+/// is the owned form followers read).
+fn encode(feed: &Feed, nodes: usize) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        mode: FeedMode,
+        revision: u64,
+        nodes: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        config: Option<&'a storage::Config>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        changes: Option<Vec<&'a storage::Delta>>,
+    }
+    let answer = match feed {
+        Feed::Current { revision } => Answer {
+            mode: FeedMode::Current,
+            revision: *revision,
+            nodes,
+            config: None,
+            changes: None,
+        },
+        Feed::Changes { revision, deltas } => Answer {
+            mode: FeedMode::Changes,
+            revision: *revision,
+            nodes,
+            config: None,
+            changes: Some(deltas.iter().map(AsRef::as_ref).collect()),
+        },
+        Feed::Whole { revision, config } => Answer {
+            mode: FeedMode::Whole,
+            revision: *revision,
+            nodes,
+            config: Some(config),
+            changes: None,
+        },
+    };
+    serde_json::to_vec(&answer)
+}
+
+/// Whether the request carries `Authorization: Bearer <token>`, compared in constant time
+/// (digests of equal length, every byte looked at).
+fn presents(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(token.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The caller and the wait from the query; every problem at once.
+fn parse(params: &HashMap<String, String>) -> Result<(Caller, Duration), ApiError> {
+    let mut problems = Vec::new();
+    let mut number = |name: &str, default: u64| match params.get(name) {
+        None => default,
+        Some(v) => v.parse().unwrap_or_else(|_| {
+            problems.push(Problem::new(name, "must be a whole number"));
+            default
+        }),
+    };
+    let after = number(query::AFTER, 0);
+    let wait = number(query::WAIT, DEFAULT_WAIT_SECS).min(MAX_WAIT_SECS);
+    let mut text = |name: &str, required: bool| {
+        let value = params.get(name).cloned().unwrap_or_default();
+        if required && value.is_empty() {
+            problems.push(Problem::new(name, "is required"));
+        } else if value.len() > MAX_FIELD_LEN || value.chars().any(char::is_control) {
+            problems.push(Problem::new(
+                name,
+                format!("must be at most {MAX_FIELD_LEN} printable characters"),
+            ));
+        }
+        value
+    };
+    let caller = Caller {
+        id: text(query::NODE, true),
+        address: text(query::ADDRESS, false),
+        version: text(query::VERSION, false),
+        revision: after,
+    };
+    if problems.is_empty() {
+        Ok((caller, Duration::from_secs(wait)))
+    } else {
+        Err(ApiError::invalid("invalid feed request", problems))
+    }
+}
+
+/// `GET /api/v1/cluster/nodes`: the followers that asked for the feed, sorted by id.
+pub(crate) async fn nodes(State(state): State<AdminState>) -> Json<Vec<NodeView>> {
+    Json(state.inner.cluster.nodes.list())
+}
+
+/// Middleware of the REST API: on a follower, every request that is not a read answers
+/// 409 `{"error": "this node follows <URL>: write to the control node"}`.
+pub(crate) async fn refuse_writes(
+    State(state): State<AdminState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(following) = &state.inner.cluster.following {
+        if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            return ApiError::new(StatusCode::CONFLICT, following.refusal()).into_response();
+        }
+    }
+    next.run(req).await
+}

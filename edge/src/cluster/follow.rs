@@ -1,0 +1,351 @@
+//! The follower's side of the config feed: long-polls the control node's
+//! `GET /api/v1/cluster/feed` (cluster token, HTTPS verified when the URL says so) and
+//! applies what it answers to the local store at the control node's revisions, so this
+//! node starts and serves from its own copy when the control node is away. Reconnects with
+//! capped, jittered backoff. Keeps [`Following`] (status, read-only guard), the node count
+//! ([`LiveNodes`]) and `tollgate_config_sync_lag_seconds` up to date.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use admin_ui::cluster::{query, FeedAnswer, FeedMode, Following, FEED_PATH};
+use prometheus::{Gauge, Opts, Registry};
+use rand::Rng;
+use storage::{Replica, Store, StoreError};
+
+use super::LiveNodes;
+
+/// Seconds the control node may hold a feed request open waiting for a change.
+pub const WAIT_SECS: u64 = 25;
+/// First pause after a failed request; doubled after each further failure up to
+/// [`MAX_BACKOFF`], each pause drawn between half of it and all of it.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Connecting to the control node may take this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Beyond the wait, how long an answer may take (a whole config of 100,000 keys).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the follower cannot start, or a poll failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("--follow {url}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("--follow needs TOLLGATE_CLUSTER_TOKEN (the control node's)")]
+    NoToken,
+    #[error("--follow-ca {path}: {reason}")]
+    Ca { path: PathBuf, reason: String },
+    #[error("cannot build the feed client: {0}")]
+    Client(String),
+    #[error("the control node cannot be reached: {0}")]
+    Request(#[from] reqwest::Error),
+    #[error("the control node answered {status}: {error}")]
+    Refused { status: u16, error: String },
+    #[error("the control node's answer does not decode: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("the received config cannot be applied: {0}")]
+    Apply(#[from] StoreError),
+    #[error("applying the received config did not finish: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// What `tollgate run --follow` was given.
+#[derive(Debug, Clone)]
+pub struct FollowConfig {
+    /// The control node's admin listener (`http://` or `https://`), without a trailing `/`.
+    pub url: String,
+    pub token: String,
+    /// Extra CA certificate (PEM) to verify an `https://` control node with.
+    pub ca: Option<PathBuf>,
+    pub node_id: String,
+    /// This node's proxy address, as the control node lists it.
+    pub address: String,
+    pub version: String,
+}
+
+impl FollowConfig {
+    /// Checks the URL (`http` or `https`, a host, nothing after the authority but `/`) and
+    /// that a token is set.
+    pub fn new(
+        url: &str,
+        token: Option<String>,
+        ca: Option<PathBuf>,
+        node_id: String,
+        address: String,
+        version: &str,
+    ) -> Result<Self, FollowError> {
+        let bad = |reason: &str| FollowError::Url {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad("must start with http:// or https://"));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(bad("names no host"));
+        }
+        if parsed.path() != "/" || parsed.query().is_some() || !parsed.username().is_empty() {
+            return Err(bad(
+                "must be the control node's admin listener only (scheme, host, port)",
+            ));
+        }
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(FollowError::NoToken)?;
+        Ok(Self {
+            url: url.trim_end_matches('/').to_owned(),
+            token,
+            ca,
+            node_id,
+            address,
+            version: version.to_owned(),
+        })
+    }
+}
+
+/// The default node id: the host name and the proxy port (`web-3:8080`).
+pub fn default_node_id(proxy_port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{proxy_port}")
+}
+
+/// The running follower.
+pub struct Follower {
+    config: FollowConfig,
+    client: reqwest::Client,
+    store: Store,
+    following: Arc<Following>,
+    nodes: Arc<LiveNodes>,
+    lag: Gauge,
+    started: Instant,
+}
+
+impl Follower {
+    /// Builds the HTTP client (certificates verified; `--follow-ca` added to the roots) and
+    /// registers `tollgate_config_sync_lag_seconds` on `registry`.
+    pub fn new(
+        config: FollowConfig,
+        store: Store,
+        following: Arc<Following>,
+        nodes: Arc<LiveNodes>,
+        registry: &Registry,
+    ) -> Result<Self, FollowError> {
+        let client = client(config.ca.as_deref())?;
+        let lag = Gauge::with_opts(Opts::new(
+            "tollgate_config_sync_lag_seconds",
+            "Follower: 0 while the control node's feed answers and this node applied it; \
+             else seconds since the last successful sync (since start when none yet)",
+        ))?;
+        registry.register(Box::new(lag.clone()))?;
+        Ok(Self {
+            config,
+            client,
+            store,
+            following,
+            nodes,
+            lag,
+            started: Instant::now(),
+        })
+    }
+
+    /// Follows the control node until the process ends.
+    pub async fn run(self) {
+        let this = Arc::new(self);
+        tokio::spawn(Arc::clone(&this).update_lag());
+        let mut backoff = Backoff::default();
+        let mut failing = false;
+        loop {
+            match this.poll_once().await {
+                Ok(revision) => {
+                    if failing {
+                        tracing::info!(url = %this.config.url, revision, "following the control node again");
+                        failing = false;
+                    }
+                    backoff.reset();
+                }
+                Err(e) => {
+                    this.following.disconnected();
+                    let pause = backoff.next_pause();
+                    // The first failure of a run is a warning; the repeats are debug.
+                    if !failing {
+                        tracing::warn!(url = %this.config.url, error = %e, "config feed failed; retrying with backoff");
+                        failing = true;
+                    } else {
+                        tracing::debug!(url = %this.config.url, error = %e, ?pause, "config feed failed again");
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+    }
+
+    /// One feed request and what it brings applied; returns the local revision after it.
+    async fn poll_once(&self) -> Result<u64, FollowError> {
+        let after = self.store.revision();
+        // Not connected yet (start, or after a failure): ask without waiting, so the
+        // control node answers at once and the status says connected (and in sync) at once.
+        let wait = if self.following.status().connected {
+            WAIT_SECS
+        } else {
+            0
+        };
+        let answer = self
+            .client
+            .get(format!("{}{FEED_PATH}", self.config.url))
+            .bearer_auth(&self.config.token)
+            .query(&[
+                (query::AFTER, after.to_string()),
+                (query::WAIT, wait.to_string()),
+                (query::NODE, self.config.node_id.clone()),
+                (query::ADDRESS, self.config.address.clone()),
+                (query::VERSION, self.config.version.clone()),
+            ])
+            .timeout(Duration::from_secs(wait) + ANSWER_TIMEOUT)
+            .send()
+            .await?;
+        let status = answer.status();
+        let body = answer.bytes().await?;
+        if !status.is_success() {
+            let error = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+            return Err(FollowError::Refused {
+                status: status.as_u16(),
+                error,
+            });
+        }
+        let store = self.store.clone();
+        let source = self.config.url.clone();
+        // Decoding a whole config of 100,000 keys and writing it: off the async workers.
+        let (revision, nodes) = tokio::task::spawn_blocking(move || {
+            let answer: FeedAnswer = serde_json::from_slice(&body)?;
+            drop(body);
+            let nodes = answer.nodes;
+            let replica = replica_of(answer)?;
+            let revision = match replica {
+                Some(replica) => store.apply_replica(replica, &source)?,
+                None => store.revision(),
+            };
+            Ok::<_, FollowError>((revision, nodes))
+        })
+        .await??;
+        self.nodes.set(nodes);
+        self.following.synced(revision, admin_ui_now());
+        Ok(revision)
+    }
+
+    /// Keeps the lag gauge current: 0 while connected, else seconds since the last sync.
+    async fn update_lag(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let status = self.following.status();
+            let lag = if status.connected {
+                0.0
+            } else {
+                match status.last_sync {
+                    Some(at) => admin_ui_now().saturating_sub(at) as f64,
+                    None => self.started.elapsed().as_secs_f64().floor(),
+                }
+            };
+            self.lag.set(lag);
+        }
+    }
+}
+
+/// What a feed answer asks the store to apply (`None`: nothing changed). A mode without
+/// what it names is refused, never taken as empty: an empty config would delete everything.
+fn replica_of(answer: FeedAnswer) -> Result<Option<Replica>, FollowError> {
+    let FeedAnswer {
+        mode,
+        revision,
+        config,
+        changes,
+        ..
+    } = answer;
+    let missing = |what: &str| {
+        FollowError::Decode(<serde_json::Error as serde::de::Error>::custom(format!(
+            "mode {mode:?} without {what}"
+        )))
+    };
+    Ok(match mode {
+        FeedMode::Current => None,
+        FeedMode::Changes => Some(Replica::Changes(changes.ok_or_else(|| missing("changes"))?)),
+        FeedMode::Whole => Some(Replica::Whole {
+            revision,
+            config: config.ok_or_else(|| missing("config"))?,
+        }),
+    })
+}
+
+/// The feed client: the system's roots (and `ca`'s certificate, when given) verify an
+/// `https://` control node; certificate checks are never turned off.
+fn client(ca: Option<&Path>) -> Result<reqwest::Client, FollowError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca {
+        let ca_error = |reason: String| FollowError::Ca {
+            path: path.to_owned(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_error("holds no PEM certificate".to_owned()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| FollowError::Client(e.to_string()))
+}
+
+fn admin_ui_now() -> u64 {
+    use policies::Clock;
+    policies::SystemClock.now().as_secs()
+}
+
+/// Capped exponential backoff with jitter (each pause in `[base/2, base]`).
+#[derive(Debug)]
+struct Backoff {
+    base: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { base: MIN_BACKOFF }
+    }
+}
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.base = MIN_BACKOFF;
+    }
+
+    fn next_pause(&mut self) -> Duration {
+        let base = self.base;
+        self.base = (base * 2).min(MAX_BACKOFF);
+        let half = base / 2;
+        half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+    }
+}
+
+#[cfg(test)]
+mod tests;
