@@ -51,6 +51,9 @@ pub struct Metrics {
     upstream_duration: HistogramVec,
     /// `tollgate_upstream_target_healthy{upstream, target}`.
     pub target_healthy: IntGaugeVec,
+    /// `tollgate_upstream_panic{upstream}`: 1 while no target of the upstream passes its
+    /// checks and requests go to all of them (`when_all_unhealthy: send_to_all`).
+    pub upstream_panic: IntGaugeVec,
     /// `tollgate_policy_rejections_total{route, policy, status}` (counted by the policy chain).
     pub policy_rejections: IntCounterVec,
     /// `tollgate_config_revision`.
@@ -96,6 +99,13 @@ impl Metrics {
             ),
             &["upstream", "target"],
         )?;
+        let upstream_panic = IntGaugeVec::new(
+            Opts::new(
+                "tollgate_upstream_panic",
+                "1 while no target of the upstream is healthy and requests go to all of them",
+            ),
+            &["upstream"],
+        )?;
         let policy_rejections = IntCounterVec::new(
             Opts::new(
                 "tollgate_policy_rejections_total",
@@ -119,6 +129,7 @@ impl Metrics {
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
         registry.register(Box::new(target_healthy.clone()))?;
+        registry.register(Box::new(upstream_panic.clone()))?;
         registry.register(Box::new(policy_rejections.clone()))?;
         registry.register(Box::new(config_revision.clone()))?;
         registry.register(Box::new(reload_errors.clone()))?;
@@ -129,6 +140,7 @@ impl Metrics {
             request_duration,
             upstream_duration,
             target_healthy,
+            upstream_panic,
             policy_rejections,
             config_revision,
             reload_errors,

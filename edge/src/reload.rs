@@ -137,7 +137,8 @@ fn forget_removed_routes(shared: &Shared, previous: &Snapshot, next: &Snapshot) 
 }
 
 /// Drops the health series of targets that are in no pool any more, so the gauge shows
-/// only configured targets (labelled by their configured `addr`).
+/// only configured targets (labelled by their configured `addr`), and the panic series of
+/// upstreams that are gone.
 fn forget_removed_targets(shared: &Shared, previous: &Snapshot, next: &Snapshot) {
     let live: HashSet<(&str, &str)> = next
         .pools
@@ -150,6 +151,9 @@ fn forget_removed_targets(shared: &Shared, previous: &Snapshot, next: &Snapshot)
         })
         .collect();
     for p in previous.pools.values() {
+        if !next.pools.contains_key(p.id()) {
+            let _ = shared.metrics.upstream_panic.remove_label_values(&[p.id()]);
+        }
         for t in &p.spec.targets {
             if !live.contains(&(p.id(), t.addr.as_str())) {
                 let _ = shared

@@ -93,6 +93,7 @@ fn health_check_timeout_must_fit_the_interval() {
         healthy_threshold: 0,
         unhealthy_threshold: 1,
         expected_statuses: vec![200, 600],
+        when_all_unhealthy: Default::default(),
     });
     assert_eq!(
         paths(upstream(&u)),
@@ -124,6 +125,7 @@ fn health_check_path_refuses_line_breaks_spaces_and_controls() {
             healthy_threshold: 1,
             unhealthy_threshold: 1,
             expected_statuses: vec![],
+            when_all_unhealthy: Default::default(),
         });
         assert_eq!(paths(upstream(&u)), ["health_check.path"], "{bad:?}");
     }
@@ -136,6 +138,7 @@ fn health_check_path_refuses_line_breaks_spaces_and_controls() {
         healthy_threshold: 1,
         unhealthy_threshold: 1,
         expected_statuses: vec![],
+        when_all_unhealthy: Default::default(),
     });
     assert!(upstream(&u).is_empty());
 }
