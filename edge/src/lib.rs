@@ -8,6 +8,7 @@ pub mod access_log;
 pub mod bare;
 pub mod cli;
 pub mod cluster;
+pub mod conn_limit;
 pub mod deadline;
 pub mod downstream;
 pub mod fd_limit;

@@ -62,6 +62,11 @@ pub struct Metrics {
     pub reload_errors: IntCounter,
     /// `tollgate_access_log_dropped_total`: lines dropped because the writer fell behind.
     pub access_log_dropped: IntCounter,
+    /// `tollgate_connections_open`: client connections of the proxy held open now.
+    pub connections_open: IntGauge,
+    /// `tollgate_connections_refused_total`: client connections closed at once because
+    /// `--max-connections` were open.
+    pub connections_refused: IntCounter,
     none: OnceLock<Arc<RouteMetrics>>,
 }
 
@@ -125,6 +130,16 @@ impl Metrics {
             "tollgate_access_log_dropped_total",
             "Access log lines dropped because the writer fell behind",
         )?;
+        let connections_open = IntGauge::new(
+            "tollgate_connections_open",
+            "Client connections of the proxy open now",
+        )?;
+        let connections_refused = IntCounter::new(
+            "tollgate_connections_refused_total",
+            "Client connections closed at once because --max-connections were open",
+        )?;
+        registry.register(Box::new(connections_open.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
@@ -145,6 +160,8 @@ impl Metrics {
             config_revision,
             reload_errors,
             access_log_dropped,
+            connections_open,
+            connections_refused,
             none: OnceLock::new(),
         }))
     }
