@@ -122,11 +122,12 @@ fn forget_removed_routes(shared: &Shared, previous: &Snapshot, next: &Snapshot) 
         .iter()
         .map(|r| (r.id.as_str(), r.pool.id()))
         .collect();
+    let mut gone = HashSet::new();
     for r in &previous.routes {
         match live.get(r.id.as_str()) {
             None => {
                 r.metrics.retire();
-                shared.metrics.forget_route(&r.id);
+                gone.insert(r.id.as_str());
             }
             Some(upstream) if *upstream != r.pool.id() => {
                 shared.metrics.forget_route_upstream(&r.id, r.pool.id());
@@ -134,6 +135,7 @@ fn forget_removed_routes(shared: &Shared, previous: &Snapshot, next: &Snapshot) 
             Some(_) => {}
         }
     }
+    shared.metrics.forget_routes(&gone);
 }
 
 /// Drops the health series of targets that are in no pool any more, so the gauge shows
