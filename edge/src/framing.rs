@@ -95,6 +95,21 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
     if !host_ok {
         return Some(Rejection::bad_request("invalid host header"));
     }
+    // HTTP/2's `:authority` is the request's host as `Host` is HTTP/1.1's: the same rule,
+    // and a `Host` beside it must name the same (RFC 9113 8.3.1).
+    if let Some(authority) = uri.authority() {
+        if !is_plain_host(authority.as_str().as_bytes()) {
+            return Some(Rejection::bad_request("invalid host header"));
+        }
+        if let Some(host) = h.get(http::header::HOST) {
+            if !host
+                .as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes())
+            {
+                return Some(Rejection::bad_request("host header and :authority differ"));
+            }
+        }
+    }
     if hosts == 0 && req.version == http::Version::HTTP_11 {
         return Some(Rejection::bad_request(
             "http/1.1 request without host header",
@@ -104,6 +119,33 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
         return Some(Rejection::bad_request("invalid content-length"));
     }
     None
+}
+
+/// The most header bytes a request to an HTTP/2 upstream may carry, counted as HTTP/2
+/// counts them (RFC 9113 6.5.2: name, value and 32 per field, pseudo-headers included):
+/// gRPC's default limit (grpc-go, grpcio). An upstream that gets more tears down the whole
+/// connection, and with it every other client's calls on it, since Pingora shares one
+/// connection among clients: such a request is refused here instead (431, gRPC
+/// `RESOURCE_EXHAUSTED`).
+pub const H2_UPSTREAM_MAX_HEADER_LIST: usize = 8192;
+
+/// Room kept for the fields the gateway adds (`X-Forwarded-*`, `X-Request-Id`, `Via`).
+const ADDED_FIELDS_ALLOWANCE: usize = 512;
+
+/// Whether `req` may go to an HTTP/2 upstream ([`H2_UPSTREAM_MAX_HEADER_LIST`]).
+pub fn fits_http2_upstream(req: &RequestHeader) -> bool {
+    let uri = &req.uri;
+    let pseudo = (":method".len() + req.method.as_str().len())
+        + (":scheme".len() + uri.scheme_str().map_or(4, str::len))
+        + (":authority".len() + uri.authority().map_or(0, |a| a.as_str().len()))
+        + (":path".len() + uri.path_and_query().map_or(1, |pq| pq.as_str().len()))
+        + 4 * 32;
+    let fields: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    pseudo + fields + ADDED_FIELDS_ALLOWANCE <= H2_UPSTREAM_MAX_HEADER_LIST
 }
 
 /// Whether `value` is a host (with an optional `:port`) that the router and every
@@ -169,6 +211,50 @@ mod tests {
         assert_eq!(status(hostile(&req(Version::HTTP_2, &[]), false)), None);
         let with_host = req(Version::HTTP_11, &[("host", "a")]);
         assert_eq!(status(hostile(&with_host, false)), None);
+    }
+
+    /// An HTTP/2 request as Pingora builds it: the `:authority` in the URI.
+    fn h2(authority: &str, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = req(Version::HTTP_2, headers);
+        r.set_uri(
+            http::Uri::builder()
+                .scheme("http")
+                .authority(authority)
+                .path_and_query("/x")
+                .build()
+                .expect("uri"),
+        );
+        r
+    }
+
+    #[test]
+    fn counts_header_bytes_as_http2_does() {
+        assert!(fits_http2_upstream(&req(
+            Version::HTTP_2,
+            &[("x-small", "1")]
+        )));
+        let big = "v".repeat(H2_UPSTREAM_MAX_HEADER_LIST);
+        assert!(!fits_http2_upstream(&req(
+            Version::HTTP_2,
+            &[("x-big", &big)]
+        )));
+        // Many small fields count their 32 bytes each.
+        let many: Vec<(String, String)> =
+            (0..250).map(|i| (format!("x-{i}"), "1".into())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert!(!fits_http2_upstream(&req(Version::HTTP_2, &many)));
+    }
+
+    #[test]
+    fn holds_http2_authority_to_the_host_rules() {
+        assert_eq!(status(hostile(&h2("a.example:8080", &[]), false)), None);
+        for bad in ["u@a.example", "a.example:abc", "a_b!c"] {
+            assert_eq!(status(hostile(&h2(bad, &[]), false)), Some(400), "{bad}");
+        }
+        let same = h2("a.example", &[("host", "A.example")]);
+        assert_eq!(status(hostile(&same, false)), None);
+        let other = h2("a.example", &[("host", "b.example")]);
+        assert_eq!(status(hostile(&other, false)), Some(400));
     }
 
     #[test]

@@ -58,8 +58,16 @@ async fn run(pool: Weak<Pool>, hc: HealthCheckSpec, probe: Probe) {
     loop {
         let Some((targets, peers)) = pool.upgrade().map(|p| {
             let targets = p.targets();
-            let peers: Vec<(SocketAddr, HttpPeer)> =
-                targets.iter().map(|t| (t.addr, p.peer(t, true))).collect();
+            let peers: Vec<(SocketAddr, HttpPeer)> = targets
+                .iter()
+                .map(|t| {
+                    let mut peer = p.peer(t, true);
+                    // The probe speaks HTTP/1.1, also to an upstream whose requests go
+                    // over HTTP/2 (ALPN offers http/1.1 only).
+                    peer.options.set_http_version(1, 1);
+                    (t.addr, peer)
+                })
+                .collect();
             (targets, peers)
         }) else {
             return;
