@@ -1,20 +1,20 @@
 //! An HTTPS upstream on `127.0.0.1` with a self-signed certificate for one host name
-//! (made with the `openssl` command-line tool): `/healthz` answers the status the test
-//! sets, anything else 200 `tls-ok`. Each connection carries one request.
+//! ([`TestCert`]): `/healthz` answers the status the test sets, anything else 200
+//! `tls-ok`. Each connection carries one request.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_native_tls::native_tls;
 
+use crate::certs::TestCert;
 use crate::runtime;
 
 #[derive(Debug, Default)]
@@ -29,18 +29,18 @@ pub struct TlsServer {
     addr: SocketAddr,
     state: Arc<State>,
     task: JoinHandle<()>,
-    dir: TempDir,
+    cert_file: PathBuf,
+    /// Holds the certificate files.
+    _dir: TempDir,
 }
 
 impl TlsServer {
     /// Starts a server whose certificate names `name` (CN and subjectAltName).
     pub fn start(name: &str) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("tls-upstream-").tempdir()?;
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
-        self_signed(name, &cert, &key)?;
+        let cert = TestCert::generate(dir.path(), name, "upstream")?;
         let identity =
-            native_tls::Identity::from_pkcs8(&std::fs::read(&cert)?, &std::fs::read(&key)?)
+            native_tls::Identity::from_pkcs8(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes())
                 .context("loading the test certificate")?;
         let acceptor = tokio_native_tls::TlsAcceptor::from(
             native_tls::TlsAcceptor::new(identity).context("building the TLS acceptor")?,
@@ -67,7 +67,8 @@ impl TlsServer {
             addr,
             state,
             task,
-            dir,
+            cert_file: cert.cert_file,
+            _dir: dir,
         })
     }
 
@@ -77,7 +78,7 @@ impl TlsServer {
 
     /// The PEM certificate: what a client must trust to reach it.
     pub fn cert_path(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
+        self.cert_file.clone()
     }
 
     /// Requests other than `/healthz` that arrived over TLS.
@@ -132,32 +133,4 @@ where
     );
     s.write_all(reply.as_bytes()).await?;
     s.shutdown().await
-}
-
-/// A P-256 key (PKCS#8) and a self-signed certificate for `name`.
-fn self_signed(name: &str, cert: &Path, key: &Path) -> Result<()> {
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", &format!("/CN={name}")])
-        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
-        .arg("-keyout")
-        .arg(key)
-        .arg("-out")
-        .arg(cert)
-        .output()
-        .context("running the openssl command-line tool")?;
-    if !out.status.success() {
-        bail!(
-            "openssl req failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
 }
