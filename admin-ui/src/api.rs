@@ -45,6 +45,7 @@ struct Inner {
     version: &'static str,
     started: Instant,
     auth_cache: auth::Cache,
+    refusal_log: auth::RefusalLog,
     login_guard: crate::guard::LoginGuard,
     cluster: crate::cluster::Cluster,
 }
@@ -59,6 +60,7 @@ impl AdminState {
                 version: cfg.version,
                 started: cfg.started,
                 auth_cache: auth::Cache::default(),
+                refusal_log: auth::RefusalLog::default(),
                 login_guard: crate::guard::LoginGuard::default(),
                 cluster: cfg.cluster,
             }),

@@ -93,6 +93,11 @@ pub struct RunArgs {
     /// Seconds a client may take to send a complete request header before it is dropped.
     #[arg(long = "header-timeout", env = "TOLLGATE_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS)]
     pub header_timeout_secs: u64,
+    /// Client connections the proxy holds open at most; one more is closed at once (the
+    /// admin listener is not counted). 0: no cap. Default: half the open-file limit less
+    /// 256 (each proxied connection may take two descriptors), 64 at least.
+    #[arg(long = "max-connections", env = "TOLLGATE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Seconds that requests in flight may take to finish after SIGTERM/SIGINT.
     #[arg(long = "shutdown-timeout", env = "TOLLGATE_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS)]
     pub shutdown_timeout_secs: u64,

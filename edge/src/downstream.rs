@@ -25,6 +25,9 @@
 //! shutdown all the same, so that no other connection can ever be cut. Pingora's own
 //! timeouts stay for HTTP/2 clients and for tunnels.
 //!
+//! The cap on open connections ([`ConnectionLimit`], `--max-connections`) is taken here,
+//! first thing: a connection over it is closed before anything is read from it.
+//!
 //! Draining ([`Drain`]): once shutdown starts, new connections are closed at once, idle
 //! keep-alive connections are closed, and the requests being served ([`Busy`], held by
 //! each request from its header on) are counted so that shutdown can wait for them.
@@ -45,6 +48,7 @@ use pingora_core::server::ShutdownWatch;
 use pingora_proxy::{HttpProxy, ProxyHttp};
 use tokio::sync::Notify;
 
+use crate::conn_limit::ConnectionLimit;
 use crate::deadline::{DeadlineHandle, Watchdog};
 use crate::h2c;
 
@@ -280,12 +284,13 @@ impl Drop for Busy {
 
 /// A Pingora `ServerApp` that serves HTTP/1 connections through `proxy` with a header
 /// deadline. HTTP/2 (by TLS ALPN, or with prior knowledge on the plain listener) is passed
-/// to `proxy` unchanged.
+/// to `proxy` unchanged. Either kind holds a place under `limit` while it is open.
 pub struct HeaderDeadline<SV: ProxyHttp> {
     proxy: Arc<HttpProxy<SV>>,
     timeout: Duration,
     drain: Arc<Drain>,
     watchdog: Watchdog,
+    limit: Arc<ConnectionLimit>,
 }
 
 impl<SV: ProxyHttp> HeaderDeadline<SV> {
@@ -294,12 +299,14 @@ impl<SV: ProxyHttp> HeaderDeadline<SV> {
         timeout: Duration,
         drain: Arc<Drain>,
         watchdog: Watchdog,
+        limit: Arc<ConnectionLimit>,
     ) -> Self {
         HeaderDeadline {
             proxy: Arc::new(proxy),
             timeout,
             drain,
             watchdog,
+            limit,
         }
     }
 }
@@ -316,6 +323,8 @@ where
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         self.drain.mark_accepting();
+        // Over the cap: dropping the stream closes it, unread.
+        let _slot = self.limit.enter()?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return ServerApp::process_new(&self.proxy, stream, shutdown).await;
         }

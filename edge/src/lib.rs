@@ -9,6 +9,7 @@ pub mod admin_server;
 pub mod bare;
 pub mod cli;
 pub mod cluster;
+pub mod conn_limit;
 pub mod deadline;
 pub mod downstream;
 pub mod fd_limit;

@@ -19,6 +19,7 @@ use pingora_core::services::listening::Service;
 use edge::access_log::AccessLog;
 use edge::admin_server::AdminListener;
 use edge::cli::{Cli, Command, RunArgs};
+use edge::conn_limit::ConnectionLimit;
 use edge::deadline::Watchdog;
 use edge::downstream::HeaderDeadline;
 use edge::gateway::{Gateway, Shared};
@@ -334,13 +335,21 @@ fn start_cluster(
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    match edge::fd_limit::raise() {
-        Ok((before, after)) if before != after => {
-            tracing::info!(before, after, "raised the open-file limit");
+    let nofile = match edge::fd_limit::raise() {
+        Ok((before, after)) => {
+            if before != after {
+                tracing::info!(before, after, "raised the open-file limit");
+            }
+            after
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
-    }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            1024
+        }
+    };
+    let max_connections = args
+        .max_connections
+        .unwrap_or_else(|| edge::conn_limit::default_for(nofile));
     let metrics = Metrics::new().context("creating metrics")?;
     let store = storage::Store::open(&args.data_dir)
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
@@ -497,7 +506,17 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     edge::trim::start().context("starting the memory trim thread")?;
     let mut service = Service::new(
         "tollgate proxy".to_owned(),
-        HeaderDeadline::new(proxy, args.header_timeout(), shared.drain.clone(), watchdog),
+        HeaderDeadline::new(
+            proxy,
+            args.header_timeout(),
+            shared.drain.clone(),
+            watchdog,
+            ConnectionLimit::new(
+                max_connections,
+                shared.metrics.connections_open.clone(),
+                shared.metrics.connections_refused.clone(),
+            ),
+        ),
     );
     for addr in std::iter::once(args.listen).chain(tls_listen) {
         live::check_bindable(addr).with_context(|| format!("binding the proxy listener {addr}"))?;

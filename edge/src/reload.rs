@@ -122,11 +122,12 @@ fn forget_removed_routes(shared: &Shared, previous: &Snapshot, next: &Snapshot) 
         .iter()
         .map(|r| (r.id.as_str(), r.pool.id()))
         .collect();
+    let mut gone = HashSet::new();
     for r in &previous.routes {
         match live.get(r.id.as_str()) {
             None => {
                 r.metrics.retire();
-                shared.metrics.forget_route(&r.id);
+                gone.insert(r.id.as_str());
             }
             Some(upstream) if *upstream != r.pool.id() => {
                 shared.metrics.forget_route_upstream(&r.id, r.pool.id());
@@ -134,10 +135,12 @@ fn forget_removed_routes(shared: &Shared, previous: &Snapshot, next: &Snapshot) 
             Some(_) => {}
         }
     }
+    shared.metrics.forget_routes(&gone);
 }
 
 /// Drops the health series of targets that are in no pool any more, so the gauge shows
-/// only configured targets (labelled by their configured `addr`).
+/// only configured targets (labelled by their configured `addr`), and the panic series of
+/// upstreams that are gone.
 fn forget_removed_targets(shared: &Shared, previous: &Snapshot, next: &Snapshot) {
     let live: HashSet<(&str, &str)> = next
         .pools
@@ -150,6 +153,9 @@ fn forget_removed_targets(shared: &Shared, previous: &Snapshot, next: &Snapshot)
         })
         .collect();
     for p in previous.pools.values() {
+        if !next.pools.contains_key(p.id()) {
+            let _ = shared.metrics.upstream_panic.remove_label_values(&[p.id()]);
+        }
         for t in &p.spec.targets {
             if !live.contains(&(p.id(), t.addr.as_str())) {
                 let _ = shared

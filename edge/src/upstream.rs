@@ -12,6 +12,11 @@
 //! `tollgate_upstream_target_healthy`, access log) under the configured `addr`. A name that
 //! does not resolve leaves its upstream without that target, not the config without
 //! routes; the refresh task ([`dns`]) looks names up again in the background.
+//!
+//! Panic mode: while no target of a pool with an active check is in service, requests are
+//! balanced over all of them as if they were healthy, unless the check says
+//! `when_all_unhealthy: refuse` (then 503). `tollgate_upstream_panic` and a log line tell
+//! operators when a pool enters and leaves it.
 
 pub mod dns;
 pub mod health;
@@ -19,14 +24,14 @@ mod select;
 mod targets;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use pingora_core::upstreams::peer::HttpPeer;
 use prometheus::IntGauge;
-use storage::{Balancing, UpstreamSpec};
+use storage::{Balancing, UpstreamSpec, WhenAllUnhealthy};
 
 use crate::metrics::Metrics;
 use dns::{Backoff, Host, Resolve, SystemDns};
@@ -89,6 +94,13 @@ pub struct Pool {
     /// `tollgate_upstream_target_healthy` of each configured target (label: its configured
     /// `addr`), 1 while at least one of its addresses is healthy.
     gauges: Box<[IntGauge]>,
+    /// `tollgate_upstream_panic` of this upstream.
+    panic_gauge: IntGauge,
+    /// Whether the pool balances over unhealthy targets when none is healthy.
+    sends_to_all: bool,
+    /// Whether the pool was in panic at the last [`Pool::update_gauges`], which runs after
+    /// every change of a target's health.
+    in_panic: AtomicBool,
     hash_on: HashOn,
     /// The next [`Target::id`].
     next_id: AtomicUsize,
@@ -200,6 +212,14 @@ impl Pool {
             next_id: AtomicUsize::new(list.len()),
             targets: ArcSwap::from_pointee(Targets::build(spec.balancing, list)),
             gauges,
+            panic_gauge: metrics
+                .upstream_panic
+                .with_label_values(&[spec.id.as_str()]),
+            sends_to_all: spec
+                .health_check
+                .as_ref()
+                .is_some_and(|hc| hc.when_all_unhealthy == WhenAllUnhealthy::SendToAll),
+            in_panic: AtomicBool::new(false),
             hash_on,
             checker: OnceLock::new(),
             refresher: OnceLock::new(),
@@ -252,10 +272,27 @@ impl Pool {
 
     /// Picks an available target whose id is not in `tried` and counts a request in
     /// flight on it until the guard drops. `key` is the consistent-hash key (ignored by
-    /// other algorithms). `None`: no target is left, or none has an address yet.
+    /// other algorithms). In panic mode (no target available, `send_to_all`) any target
+    /// not tried yet. `None`: no target is left, or none has an address yet.
+    ///
+    /// Cost: one atomic load for the panic flag; the walk over the targets that confirms
+    /// it runs only when the normal pick found nothing.
     pub fn select(self: &Arc<Self>, key: &[u8], tried: &[usize], now_ms: u64) -> Option<InFlight> {
         let targets = self.targets.load();
-        let position = targets.select(key, tried, now_ms)?;
+        // In panic, pick among all at once: a failed walk first would advance the round
+        // robin by a fixed number of steps and send every request to the same target.
+        let position = if self.in_panic.load(Ordering::Relaxed) {
+            targets.select_any(key, tried)?
+        } else {
+            match targets.select(key, tried, now_ms) {
+                Some(p) => p,
+                // The check task marks targets one by one before it updates `in_panic`.
+                None if self.sends_to_all && targets.is_all_down(now_ms) => {
+                    targets.select_any(key, tried)?
+                }
+                None => return None,
+            }
+        };
         let target = targets.get(position)?.clone();
         Some(InFlight::new(self.clone(), target))
     }
@@ -273,9 +310,20 @@ impl Pool {
         InFlight::new(self.clone(), target)
     }
 
-    /// Whether another target than those in `tried` could be chosen now.
+    /// Whether another target than those in `tried` could be chosen now (by
+    /// [`Pool::select`], panic mode included).
     pub fn has_candidate(&self, tried: &[usize], now_ms: u64) -> bool {
-        self.targets.load().has_candidate(tried, now_ms)
+        let targets = self.targets.load();
+        targets.has_candidate(tried, now_ms)
+            || (self.sends_to_all
+                && targets.is_all_down(now_ms)
+                && targets.iter().any(|t| !tried.contains(&t.id)))
+    }
+
+    /// Whether the pool is in panic at `now_ms`: it has targets, none is in service, and
+    /// it sends to all of them.
+    pub fn is_in_panic(&self, now_ms: u64) -> bool {
+        self.sends_to_all && self.targets.load().is_all_down(now_ms)
     }
 
     /// Each configured target (its `addr`) and whether one of its addresses is in service
@@ -356,7 +404,8 @@ impl Pool {
         target.healthy.store(now_healthy, Ordering::Relaxed);
     }
 
-    /// Sets each configured target's gauge: 1 while one of its addresses is healthy.
+    /// Sets each configured target's gauge: 1 while one of its addresses is healthy; and
+    /// the panic gauge, logging when the pool enters or leaves panic.
     fn update_gauges(&self) {
         let targets = self.targets.load();
         for (k, gauge) in self.gauges.iter().enumerate() {
@@ -364,6 +413,23 @@ impl Pool {
                 .iter()
                 .any(|t| t.spec_index == k && t.healthy.load(Ordering::Relaxed));
             gauge.set(i64::from(up));
+        }
+        let all_down =
+            !targets.is_empty() && !targets.iter().any(|t| t.healthy.load(Ordering::Relaxed));
+        let panic = self.sends_to_all && all_down;
+        self.panic_gauge.set(i64::from(panic));
+        let was = self.in_panic.swap(panic, Ordering::Relaxed);
+        if panic && !was {
+            tracing::warn!(
+                upstream = %self.spec.id,
+                "no target passes its health check: sending to all of them (panic mode; \
+                 health_check.when_all_unhealthy: refuse answers 503 instead)"
+            );
+        } else if was && !panic {
+            tracing::info!(upstream = %self.spec.id, "a target is healthy again: panic mode over");
+        }
+        if all_down && !self.sends_to_all && self.spec.health_check.is_some() {
+            tracing::debug!(upstream = %self.spec.id, "no target passes its health check: 503");
         }
     }
 

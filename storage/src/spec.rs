@@ -150,6 +150,29 @@ pub struct HealthCheckSpec {
     /// `http` only. Default: any 2xx.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expected_statuses: Vec<u16>,
+    /// What requests get while every target fails its checks. Default
+    /// [`WhenAllUnhealthy::SendToAll`] (Envoy's panic mode).
+    #[serde(default, skip_serializing_if = "WhenAllUnhealthy::is_default")]
+    pub when_all_unhealthy: WhenAllUnhealthy,
+}
+
+/// What an upstream does while none of its targets passes its health checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenAllUnhealthy {
+    /// Balance over every target as if all were healthy ("panic mode"): a health check
+    /// that fails everywhere at once (a bad check path, a dependency of the check alone)
+    /// more often says the check is wrong than that every target is down.
+    #[default]
+    SendToAll,
+    /// Answer 503 without trying any target.
+    Refuse,
+}
+
+impl WhenAllUnhealthy {
+    fn is_default(&self) -> bool {
+        *self == WhenAllUnhealthy::default()
+    }
 }
 
 fn default_hc_path() -> String {

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod raw;
 pub mod runtime;
 pub mod scripted;
+pub mod tls_upstream;
 pub mod tmpfs;
 pub mod upstream;
 pub mod wait;

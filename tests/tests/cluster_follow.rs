@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use tests::admin::{route_spec, upstream_spec};
+use tests::certs::TestCert;
 use tests::gateway::{Gateway, GatewayOptions, ADMIN_TOKEN};
 use tests::{http_client, send, wait_until, EchoServer};
 
@@ -275,39 +276,10 @@ fn a_follower_without_a_token_does_not_start() -> Result<()> {
     Ok(())
 }
 
-/// A self-signed certificate for `name`, generated with the openssl command-line tool:
-/// `(cert PEM, key PEM)`.
+/// A self-signed certificate for `name`: `(cert PEM, key PEM)`.
 fn certificate(dir: &std::path::Path, name: &str, tag: &str) -> Result<(String, String)> {
-    let (cert, key) = (
-        dir.join(format!("{tag}.crt")),
-        dir.join(format!("{tag}.key")),
-    );
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", &format!("/CN={name}")])
-        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .context("running openssl")?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((
-        std::fs::read_to_string(cert)?,
-        std::fs::read_to_string(key)?,
-    ))
+    let cert = TestCert::generate(dir, name, tag)?;
+    Ok((cert.cert_pem, cert.key_pem))
 }
 
 /// The status of `GET https://a.test:PORT/a` on `tls`, trusting only `root` (`Err` when
@@ -427,5 +399,47 @@ fn console_is_read_only(control: &Gateway, follower: &Gateway) -> Result<()> {
         "{}",
         nodes.text
     );
+    Ok(())
+}
+
+#[test]
+fn a_follower_follows_an_https_control_node_it_can_verify() -> Result<()> {
+    // The feed carries secrets: over HTTPS, the follower verifies the control node's
+    // certificate, here against --follow-ca (a self-signed one no system trusts).
+    let dir = tempfile::tempdir()?;
+    let cert = TestCert::loopback(dir.path(), "control")?;
+    let upstream = EchoServer::start("backend")?;
+    let control = Gateway::start(GatewayOptions {
+        env: vec![("TOLLGATE_CLUSTER_TOKEN".into(), CLUSTER_TOKEN.into())],
+        admin_tls: Some(cert.clone()),
+        ..GatewayOptions::default()
+    })?;
+    let admin = control.admin();
+    admin.create_upstream(&upstream_spec("backend", &[upstream.addr()]))?;
+    admin.create_route(&route_spec("a", &["/a"], "backend"))?;
+    let follow = |ca: Option<&std::path::Path>| {
+        let mut args = vec!["--follow".into(), control.admin_url()];
+        if let Some(ca) = ca {
+            args.extend(["--follow-ca".into(), ca.display().to_string()]);
+        }
+        Gateway::start(GatewayOptions {
+            env: vec![("TOLLGATE_CLUSTER_TOKEN".into(), CLUSTER_TOKEN.into())],
+            args,
+            ..GatewayOptions::default()
+        })
+    };
+    let trusting = follow(Some(&cert.cert_file))?;
+    wait_served(&[&trusting], "/a/x", None, 200)?;
+    admin.create_route(&route_spec("b", &["/b"], "backend"))?;
+    wait_served(&[&trusting], "/b/x", None, 200)?;
+
+    // Without the CA the certificate is refused: nothing is taken from that control node.
+    let untrusting = follow(None)?;
+    let status = untrusting.admin().get("/api/v1/status")?.body;
+    ensure!(
+        status["follow"]["connected"] == json!(false),
+        "a follower that cannot verify the control node is not connected: {status}"
+    );
+    ensure!(status_of(&untrusting, "/a/x", None)? == 404, "it serves no config it could not verify");
     Ok(())
 }

@@ -85,8 +85,11 @@ fn no_healthy_target_answers_503_after_health_checks_fail() -> Result<()> {
     admin.create_upstream(&json!({
         "id": "sick",
         "targets": [{"addr": server.addr().to_string()}],
+        // Without it the upstream would keep sending to its sick targets (panic mode:
+        // tests/tests/health_panic.rs).
         "health_check": {"kind": "http", "path": "/healthz", "interval_ms": 200, "timeout_ms": 200,
-                         "healthy_threshold": 1, "unhealthy_threshold": 1},
+                         "healthy_threshold": 1, "unhealthy_threshold": 1,
+                         "when_all_unhealthy": "refuse"},
     }))?;
     admin.create_route(&json!({"id": "sick", "paths": ["/"], "upstream": "sick"}))?;
     let client = http_client();

@@ -17,7 +17,9 @@ fn defaults_are_rise_2_fall_3_and_two_failed_checks_eject_nothing() -> Result<()
     admin.create_upstream(&json!({
         "id": "h",
         "targets": [{"addr": server.addr().to_string()}],
-        "health_check": {"kind": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 250},
+        // `refuse`: an ejected target shows as 503 (else panic mode would keep serving).
+        "health_check": {"kind": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 250,
+                         "when_all_unhealthy": "refuse"},
     }))?;
     admin.create_route(&json!({"id": "h", "paths": ["/"], "upstream": "h"}))?;
     let shown = admin

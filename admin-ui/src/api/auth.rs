@@ -6,6 +6,11 @@
 //! argon2 is slow by design, so a successful Basic verification is remembered for
 //! [`CACHE_TTL`] under the sha256 of the header, together with the password hash it was
 //! checked against: changing the password ends the cached login at once.
+//!
+//! Refusals are logged through a [`RefusalLog`]: each class (a refused bearer token, a
+//! throttled Basic login) at once the first time, then at most once per
+//! [`storage::log_limit::LOG_INTERVAL`] with the number held back since, so a client
+//! guessing tokens in a loop costs a line a minute, not a line a request.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,6 +37,29 @@ pub(crate) const CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// Entries beyond this are dropped (expired ones first, then all) so the cache stays small.
 const CACHE_CAPACITY: usize = 1024;
+
+/// Rate-limits the log lines of refused credentials, per class.
+pub(crate) struct RefusalLog {
+    limiter: storage::log_limit::LogLimiter,
+    started: Instant,
+}
+
+impl Default for RefusalLog {
+    fn default() -> Self {
+        RefusalLog {
+            limiter: storage::log_limit::LogLimiter::new(storage::log_limit::LOG_INTERVAL),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl RefusalLog {
+    /// `Some(held_back)`: log this refusal of `class` now, saying how many were not
+    /// logged since the last line; `None`: counted, not logged.
+    fn note(&self, class: &'static str) -> Option<u64> {
+        self.limiter.note(class, self.started.elapsed())
+    }
+}
 
 /// Verified Basic headers: sha256(header) -> who, against which hash, when.
 #[derive(Default)]
@@ -96,7 +124,9 @@ async fn authenticate(state: &AdminState, header: &str, client: &str) -> Result<
                 Ok(Actor(TOKEN_ACTOR.to_owned()))
             }
             _ => {
-                tracing::warn!(%client, "admin API bearer token refused");
+                if let Some(held_back) = state.inner.refusal_log.note("bearer_refused") {
+                    tracing::warn!(%client, held_back, "admin API bearer token refused");
+                }
                 Err(ApiError::unauthorized())
             }
         }
@@ -137,7 +167,9 @@ async fn basic(
     let is_valid = match checked {
         Ok(is_valid) => is_valid,
         Err(refusal) => {
-            tracing::warn!(user = %crate::guard::logged_name(username), %client, ?refusal, "admin API login throttled");
+            if let Some(held_back) = state.inner.refusal_log.note("basic_throttled") {
+                tracing::warn!(user = %crate::guard::logged_name(username), %client, ?refusal, held_back, "admin API login throttled");
+            }
             return Err(ApiError::refused(refusal));
         }
     };

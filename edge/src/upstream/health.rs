@@ -1,14 +1,22 @@
 //! Active health checks: one tokio task per pool that checks every target at once, then
-//! every `interval_ms` (the targets of that moment: DNS may change them). The task holds only a `Weak` to its pool and is aborted when the
-//! pool is dropped, so a replaced upstream stops being checked.
+//! every `interval_ms` (the targets of that moment: DNS may change them). The task holds
+//! only a `Weak` to its pool and is aborted when the pool is dropped, so a replaced
+//! upstream stops being checked.
+//!
+//! An `http` check of a TLS upstream runs over TLS: the connection is made by Pingora's
+//! own connector with the peer a request would get ([`Pool::peer`]), so the check sends
+//! the same SNI and verifies the certificate as requests do (trusted roots, host name).
+//! A handshake or verification failure is a failed check.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use pingora_core::connectors::TransportConnector;
+use pingora_core::upstreams::peer::HttpPeer;
 use storage::{HealthCheckKind, HealthCheckSpec};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Pool, Streak};
@@ -20,36 +28,62 @@ pub(super) fn spawn(
     rt: &tokio::runtime::Handle,
 ) -> tokio::task::AbortHandle {
     let weak = Arc::downgrade(pool);
-    // An HTTP check over TLS is not done here: TLS upstreams are checked by TCP connect.
-    let http = hc.kind == HealthCheckKind::Http && !pool.spec.tls;
-    rt.spawn(run(weak, hc, http)).abort_handle()
+    let probe = match hc.kind {
+        HealthCheckKind::Tcp => Probe::Tcp,
+        HealthCheckKind::Http if pool.spec.tls => {
+            Probe::Https(Arc::new(TransportConnector::new(None)))
+        }
+        HealthCheckKind::Http => Probe::Http,
+    };
+    rt.spawn(run(weak, hc, probe)).abort_handle()
+}
+
+/// How a target is checked.
+#[derive(Clone)]
+enum Probe {
+    /// A TCP connect.
+    Tcp,
+    /// `GET path` over plain TCP.
+    Http,
+    /// `GET path` over TLS, connected by Pingora's connector (the proxy's TLS settings).
+    Https(Arc<TransportConnector>),
 }
 
 /// Each round checks the targets the pool has then (a DNS refresh may have replaced
 /// them); a target's streak is kept by its id, so an address that stays keeps it.
-async fn run(pool: Weak<Pool>, hc: HealthCheckSpec, http: bool) {
+async fn run(pool: Weak<Pool>, hc: HealthCheckSpec, probe: Probe) {
     let mut streaks: HashMap<usize, Streak> = HashMap::new();
     let interval = Duration::from_millis(hc.interval_ms.max(10));
     let timeout = Duration::from_millis(hc.timeout_ms.max(1));
     loop {
-        let Some(targets) = pool.upgrade().map(|p| p.targets()) else {
+        let Some((targets, peers)) = pool.upgrade().map(|p| {
+            let targets = p.targets();
+            let peers: Vec<(SocketAddr, HttpPeer)> = targets
+                .iter()
+                .map(|t| {
+                    let mut peer = p.peer(t, true);
+                    // The probe speaks HTTP/1.1, also to an upstream whose requests go
+                    // over HTTP/2 (ALPN offers http/1.1 only).
+                    peer.options.set_http_version(1, 1);
+                    (t.addr, peer)
+                })
+                .collect();
+            (targets, peers)
+        }) else {
             return;
         };
         let mut checks = tokio::task::JoinSet::new();
-        for (i, t) in targets.iter().enumerate() {
-            let addr = t.addr;
+        for (i, (addr, peer)) in peers.into_iter().enumerate() {
             let path = hc.path.clone();
             let expected = hc.expected_statuses.clone();
+            let probe = probe.clone();
             checks.spawn(async move {
-                let ok = if http {
-                    matches!(tokio::time::timeout(timeout, http_status(addr, &path)).await,
-                        Ok(Ok(code)) if is_expected(code, &expected))
-                } else {
-                    matches!(
-                        tokio::time::timeout(timeout, TcpStream::connect(addr)).await,
-                        Ok(Ok(_))
-                    )
-                };
+                let ok =
+                    match tokio::time::timeout(timeout, check(&probe, addr, &peer, &path)).await {
+                        Ok(Ok(None)) => true,
+                        Ok(Ok(Some(code))) => is_expected(code, &expected),
+                        Ok(Err(_)) | Err(_) => false,
+                    };
                 (i, ok)
             });
         }
@@ -70,6 +104,31 @@ async fn run(pool: Weak<Pool>, hc: HealthCheckSpec, http: bool) {
     }
 }
 
+/// One check of the target at `addr` (`peer`: how a request would reach it): the HTTP
+/// status it answers, `None` for a TCP check that connected.
+async fn check(
+    probe: &Probe,
+    addr: SocketAddr,
+    peer: &HttpPeer,
+    path: &str,
+) -> std::io::Result<Option<u16>> {
+    let code = match probe {
+        Probe::Tcp => return TcpStream::connect(addr).await.map(|_| None),
+        Probe::Http => {
+            let host = addr.to_string();
+            http_status(TcpStream::connect(addr).await?, &host, path).await
+        }
+        Probe::Https(connector) => {
+            let stream = connector
+                .new_stream(peer)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            http_status(stream, &peer.sni, path).await
+        }
+    };
+    code.map(Some)
+}
+
 /// Whether `code` passes: one of `expected`, or any 2xx when `expected` is empty.
 pub fn is_expected(code: u16, expected: &[u16]) -> bool {
     if expected.is_empty() {
@@ -79,11 +138,14 @@ pub fn is_expected(code: u16, expected: &[u16]) -> bool {
     }
 }
 
-/// `GET path` over a fresh connection; the status code of the answer.
-async fn http_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
-    let mut s = TcpStream::connect(addr).await?;
+/// `GET path` with `Host: host` on the fresh connection `s`; the status code of the
+/// answer.
+async fn http_status<S>(mut s: S, host: &str, path: &str) -> std::io::Result<u16>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tollgate-health-check\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tollgate-health-check\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await?;
     let mut buf = [0u8; 256];

@@ -183,6 +183,21 @@ impl Targets {
         }
     }
 
+    /// Picks the position of a target whose id is not in `tried`, healthy or not (panic
+    /// mode: the caller has seen that none is available). `None`: every target was tried.
+    pub fn select_any(&self, key: &[u8], tried: &[usize]) -> Option<usize> {
+        let ok = |i: usize| self.list.get(i).is_some_and(|t| !tried.contains(&t.id));
+        match &self.selector {
+            Selector::LeastConnections => self.least_loaded(ok),
+            s => s.pick(key, self.list.len(), ok),
+        }
+    }
+
+    /// Whether the list has targets and none of them is in service at `now_ms`.
+    pub fn is_all_down(&self, now_ms: u64) -> bool {
+        !self.list.is_empty() && !self.list.iter().any(|t| t.is_available(now_ms))
+    }
+
     /// Whether a target whose id is not in `tried` could be chosen now.
     pub fn has_candidate(&self, tried: &[usize], now_ms: u64) -> bool {
         self.list

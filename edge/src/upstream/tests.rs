@@ -209,6 +209,7 @@ async fn active_check_ejects_a_failing_target_and_updates_the_gauge() {
         healthy_threshold: 1,
         unhealthy_threshold: 1,
         expected_statuses: vec![],
+        when_all_unhealthy: Default::default(),
     });
     let p = Pool::compile(&s, &metrics, Some(&tokio::runtime::Handle::current())).expect("pool");
     assert!(wait_for(|| !p.is_available(1, now_ms())).await);
@@ -234,6 +235,7 @@ async fn active_check_brings_back_a_passively_ejected_target() {
         healthy_threshold: 3,
         unhealthy_threshold: 1,
         expected_statuses: vec![],
+        when_all_unhealthy: Default::default(),
     });
     let p = Pool::compile(
         &s,
@@ -258,6 +260,7 @@ async fn check_task_stops_when_the_pool_is_dropped() {
         healthy_threshold: 1,
         unhealthy_threshold: 1,
         expected_statuses: vec![],
+        when_all_unhealthy: Default::default(),
     });
     let p = Pool::compile(
         &s,
@@ -269,4 +272,71 @@ async fn check_task_stops_when_the_pool_is_dropped() {
     assert!(!handle.is_finished());
     drop(p);
     assert!(wait_for(|| handle.is_finished()).await);
+}
+
+/// A pool on `THREE` with an active check (not started: no runtime) and `when`.
+fn checked_pool(when: storage::WhenAllUnhealthy, metrics: &Metrics) -> Arc<Pool> {
+    let mut s = spec(Balancing::RoundRobin, &THREE);
+    s.health_check = Some(HealthCheckSpec {
+        kind: storage::HealthCheckKind::Tcp,
+        path: "/".to_owned(),
+        interval_ms: 1000,
+        timeout_ms: 500,
+        healthy_threshold: 1,
+        unhealthy_threshold: 1,
+        expected_statuses: vec![],
+        when_all_unhealthy: when,
+    });
+    Pool::compile(&s, metrics, None).expect("pool")
+}
+
+#[test]
+fn panic_mode_balances_over_all_targets_once_none_is_healthy() {
+    let metrics = Metrics::new().expect("metrics");
+    let p = checked_pool(storage::WhenAllUnhealthy::SendToAll, &metrics);
+    let gauge = metrics.upstream_panic.with_label_values(&["up"]);
+    p.hold(0).mark_failed(0);
+    p.hold(1).mark_failed(0);
+    assert_eq!(gauge.get(), 0, "one healthy target left: no panic");
+    assert_eq!(pick(&p, b"", &[], 0), Some(2));
+    p.hold(2).mark_failed(0);
+    assert_eq!(gauge.get(), 1);
+    assert!(p.is_in_panic(0));
+    let mut counts = [0; 3];
+    for _ in 0..30 {
+        counts[pick(&p, b"", &[], 0).expect("panic picks a target")] += 1;
+    }
+    assert_eq!(counts, [10, 10, 10], "still balanced");
+    assert!(p.has_candidate(&[0, 1], 0));
+    assert_eq!(
+        pick(&p, b"", &[0, 1], 0),
+        Some(2),
+        "a retry skips tried ones"
+    );
+    assert!(!p.has_candidate(&[0, 1, 2], 0));
+    assert_eq!(pick(&p, b"", &[0, 1, 2], 0), None);
+}
+
+#[test]
+fn refuse_picks_nothing_once_none_is_healthy() {
+    let metrics = Metrics::new().expect("metrics");
+    let p = checked_pool(storage::WhenAllUnhealthy::Refuse, &metrics);
+    for id in 0..3 {
+        p.hold(id).mark_failed(0);
+    }
+    assert_eq!(pick(&p, b"", &[], 0), None);
+    assert!(!p.has_candidate(&[], 0));
+    assert!(!p.is_in_panic(0));
+    assert_eq!(metrics.upstream_panic.with_label_values(&["up"]).get(), 0);
+}
+
+#[test]
+fn pools_without_active_check_do_not_panic() {
+    let p = pool(Balancing::RoundRobin, &THREE[..1]);
+    p.hold(0).mark_failed(0);
+    assert_eq!(
+        pick(&p, b"", &[], 1),
+        None,
+        "passive cool-down still skips it"
+    );
 }

@@ -94,6 +94,7 @@ fn health_check_timeout_must_fit_the_interval() {
         healthy_threshold: 0,
         unhealthy_threshold: 1,
         expected_statuses: vec![200, 600],
+        when_all_unhealthy: Default::default(),
     });
     assert_eq!(
         paths(upstream(&u)),
@@ -125,6 +126,7 @@ fn health_check_path_refuses_line_breaks_spaces_and_controls() {
             healthy_threshold: 1,
             unhealthy_threshold: 1,
             expected_statuses: vec![],
+            when_all_unhealthy: Default::default(),
         });
         assert_eq!(paths(upstream(&u)), ["health_check.path"], "{bad:?}");
     }
@@ -137,6 +139,7 @@ fn health_check_path_refuses_line_breaks_spaces_and_controls() {
         healthy_threshold: 1,
         unhealthy_threshold: 1,
         expected_statuses: vec![],
+        when_all_unhealthy: Default::default(),
     });
     assert!(upstream(&u).is_empty());
 }

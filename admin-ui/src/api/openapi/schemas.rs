@@ -38,7 +38,10 @@ pub(crate) fn all() -> Value {
             "path": {"type": "string", "default": "/"},
             "interval_ms": uint(), "timeout_ms": uint(),
             "healthy_threshold": uint(), "unhealthy_threshold": uint(),
-            "expected_statuses": {"type": "array", "items": {"type": "integer"}}}})),
+            "expected_statuses": {"type": "array", "items": {"type": "integer"}},
+            "when_all_unhealthy": {"type": "string", "enum": ["send_to_all", "refuse"],
+                "default": "send_to_all",
+                "description": "send_to_all: while no target passes its checks, balance over all of them (panic mode); refuse: answer 503"}}})),
         ("Upstream", json!({"type": "object", "required": ["id", "targets"], "additionalProperties": false,
             "properties": {
                 "id": id(),

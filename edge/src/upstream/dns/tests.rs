@@ -222,6 +222,7 @@ fn a_changed_answer_keeps_the_state_of_addresses_that_stay() {
         healthy_threshold: 1,
         unhealthy_threshold: 1,
         expected_statuses: vec![],
+        when_all_unhealthy: Default::default(),
     });
     let p = compile(&s, &dns, &Metrics::new().expect("m"));
     let before = p.targets();
@@ -477,6 +478,7 @@ async fn the_health_check_follows_addresses_that_appear_later() {
         healthy_threshold: 1,
         unhealthy_threshold: 1,
         expected_statuses: vec![],
+        when_all_unhealthy: storage::WhenAllUnhealthy::Refuse,
     });
     let p = Pool::compile_with(
         &s,
@@ -487,7 +489,8 @@ async fn the_health_check_follows_addresses_that_appear_later() {
     .expect("pool");
     dns.set("late.test", &["127.0.0.1"]);
     assert!(eventually(|| p.select(b"", &[], now_ms()).is_some()).await);
-    // The checker checks the new target: with its server gone it is taken out.
+    // The checker checks the new target: with its server gone it is taken out (and with
+    // `refuse`, not sent to anyway).
     accept.abort();
     let _ = accept.await;
     assert!(eventually(|| p.select(b"", &[], now_ms()).is_none()).await);
