@@ -440,6 +440,9 @@ fn a_follower_follows_an_https_control_node_it_can_verify() -> Result<()> {
         status["follow"]["connected"] == json!(false),
         "a follower that cannot verify the control node is not connected: {status}"
     );
-    ensure!(status_of(&untrusting, "/a/x", None)? == 404, "it serves no config it could not verify");
+    ensure!(
+        status_of(&untrusting, "/a/x", None)? == 404,
+        "it serves no config it could not verify"
+    );
     Ok(())
 }
