@@ -89,6 +89,10 @@ pub struct RunArgs {
     /// Seconds that requests in flight may take to finish after SIGTERM/SIGINT.
     #[arg(long = "shutdown-timeout", env = "TOLLGATE_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS)]
     pub shutdown_timeout_secs: u64,
+    /// `redis://[user:pass@]host:port[/db]` (`rediss://` for TLS): rate limits and quotas
+    /// shared by every node naming the same Redis.
+    #[arg(long, env = "TOLLGATE_REDIS_URL")]
+    pub redis: Option<String>,
 }
 
 impl RunArgs {

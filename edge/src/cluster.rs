@@ -29,3 +29,6 @@ impl Default for LiveNodes {
         Self::new()
     }
 }
+
+pub mod counting;
+pub mod redis;

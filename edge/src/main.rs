@@ -17,6 +17,7 @@ use pingora_core::services::listening::Service;
 
 use edge::access_log::AccessLog;
 use edge::cli::{Cli, Command, RunArgs};
+use edge::cluster::counting::SharedCounting;
 use edge::deadline::Watchdog;
 use edge::downstream::HeaderDeadline;
 use edge::gateway::{Gateway, Shared};
@@ -335,6 +336,23 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("tollgate: the stored config does not compile, serving no routes: {e}");
         metrics.reload_errors.inc();
         shared.set_reload_error(Some(e));
+    }
+
+    if let Some(url) = args.redis.as_deref().filter(|u| !u.is_empty()) {
+        let counting = {
+            let _enter = rt.enter();
+            SharedCounting::new(url, shared.live_nodes.clone(), &metrics.registry)?
+        };
+        if !rt.block_on(counting.check()) {
+            let health = counting.health();
+            eprintln!(
+                "tollgate: redis {} does not answer ({}): counting on node-local limits until it does",
+                health.url,
+                health.last_error.unwrap_or_default()
+            );
+        }
+        rt.spawn(counting.clone().run());
+        let _ = shared.counting.set(counting);
     }
 
     let access_log = AccessLog::start(&args.access_log, metrics.access_log_dropped.clone())

@@ -68,6 +68,14 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// `counts` alone, with nothing of a chain to resume (for tools and tests).
+    pub fn of(counts: Vec<Count>) -> Self {
+        Self {
+            counts,
+            resume: usize::MAX,
+        }
+    }
+
     /// Where [`Chain::on_request_shared`] resumes once the counts passed.
     pub fn resume(&self) -> usize {
         self.resume
