@@ -32,6 +32,9 @@ pub(crate) struct Status {
     last_reload_error: Option<String>,
     /// Whether the store writes; see [`storage::StoreHealth`].
     store: storage::StoreHealth,
+    /// With `--redis`: whether the Redis that shares limits answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<crate::live::RedisStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +80,7 @@ pub(crate) async fn status(State(state): State<AdminState>) -> Json<Status> {
         upstreams,
         last_reload_error: live.last_reload_error(),
         store: state.store().health(),
+        redis: live.redis(),
     })
 }
 
@@ -87,7 +91,7 @@ pub(crate) async fn usage(
     Path(consumer): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require_consumer(&state, &consumer)?;
-    let report = match state.live().usage(&consumer) {
+    let report = match state.live().shared_usage(&consumer).await {
         Some(report) => serde_json::to_value(report).map_err(ApiError::internal)?,
         None => serde_json::json!({
             "period": null, "used": 0, "limit": null, "remaining": null, "resets_at": null
