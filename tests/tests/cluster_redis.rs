@@ -241,3 +241,41 @@ fn traffic_flows_while_redis_is_away_and_its_counts_reach_redis_when_back() -> R
     ensure!(c.redis.get_int(&key)? == passed_while_away as i64 + 1);
     Ok(())
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to the process `pid`.
+fn signal(pid: u32, signal: &str) -> Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill -{signal} {pid}");
+    Ok(())
+}
+
+#[test]
+fn a_hung_redis_times_out_into_local_counting_and_loses_nothing() -> Result<()> {
+    let (c, _, quoty) = Cluster::start(1)?;
+    ensure!(c.get(0, "/metered", &quoty)?.status == 200);
+    let key = c.quota_key("quoty")?;
+    let pid = c.redis.pid().context("redis runs")?;
+    // Stopped, not gone: the connection stays open and nothing answers.
+    signal(pid, "STOP")?;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(c.get(0, "/metered", &quoty)?.status);
+    }
+    ensure!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    wait_until("tollgate_redis_up 0", Duration::from_secs(10), || {
+        Ok((c.redis_up(0)? == Some(0.0)).then_some(()))
+    })?;
+    let status = c.nodes[0].admin().get("/api/v1/status")?.body;
+    ensure!(status["redis"]["up"] == false, "{status}");
+    signal(pid, "CONT")?;
+    wait_until("tollgate_redis_up 1", Duration::from_secs(10), || {
+        Ok((c.redis_up(0)? == Some(1.0)).then_some(()))
+    })?;
+    // 1 before, 6 while stopped. The request that timed out may also have been counted by
+    // Redis once it ran again (its script was already sent): at most one more.
+    let held = c.redis.get_int(&key)?;
+    ensure!((7..=8).contains(&held), "redis holds {held}");
+    Ok(())
+}
