@@ -279,3 +279,30 @@ fn a_hung_redis_times_out_into_local_counting_and_loses_nothing() -> Result<()> 
     ensure!((7..=8).contains(&held), "redis holds {held}");
     Ok(())
 }
+
+#[test]
+fn a_redis_url_that_is_not_one_stops_the_start_with_its_flag_named() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_string_lossy().into_owned();
+    let out = tests::run_cli(
+        &[
+            "run",
+            "--data-dir",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--redis",
+            "http://user:hunter2@cache:6379",
+        ],
+        &[],
+    )?;
+    ensure!(out.code() != Some(0), "exit {:?}", out.code());
+    let text = out.all_output();
+    ensure!(text.contains("--redis"), "{text}");
+    ensure!(!text.contains("hunter2"), "the password is printed: {text}");
+    Ok(())
+}
