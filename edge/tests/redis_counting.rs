@@ -286,3 +286,35 @@ fn a_known_refusal_is_answered_without_a_round_trip() {
         .expect("retry-after");
     assert!((3_599..=3_600).contains(&retry), "retry-after {retry}");
 }
+
+#[test]
+fn a_key_of_another_type_counts_that_request_locally_and_keeps_redis_up() {
+    let redis = RedisServer::start().expect("redis");
+    let rt = runtime();
+    let registry = prometheus::Registry::new();
+    let counting = rt
+        .block_on(async {
+            SharedCounting::new(&redis.url(), Arc::new(LiveNodes::new()), &registry)
+        })
+        .expect("counting");
+    assert!(rt.block_on(counting.check()));
+    // Someone else's list where a count should be: the script fails on it.
+    redis
+        .cmd(&["RPUSH", "tg:rl:{c:eve}:plan", "x"])
+        .expect("rpush");
+    let pending = Pending::of(vec![rate("tg:rl:{c:eve}:plan", 2, Per::Hour, None)]);
+    let passed = (0..3)
+        .filter(|_| {
+            rt.block_on(counting.count(&pending, &mut RequestState::default()))
+                .is_none()
+        })
+        .count();
+    // Counted locally (a share of 2 on one node): the limit still holds.
+    assert_eq!(passed, 2);
+    let health = counting.health();
+    assert!(health.up, "{health:?}");
+    assert!(
+        health.last_error.is_some(),
+        "the script's error is shown: {health:?}"
+    );
+}

@@ -101,7 +101,10 @@ impl SharedCounting {
         if self.up.load(Ordering::Acquire) {
             match self.store.count(&pending.counts).await {
                 Ok(answers) => return self.apply(&pending.counts, &answers, state, now),
-                Err(e) => self.went_down(&e),
+                Err(e) if is_unreachable(&e) => self.went_down(&e),
+                // Redis answered, with an error for this request (a key of another type,
+                // out of memory): it is up, but this request counts locally.
+                Err(e) => self.last_error.store(Some(Arc::new(e.to_string()))),
             }
         }
         self.count_locally(&pending.counts, state, now)
@@ -291,6 +294,15 @@ fn known_refusal(c: &Count, now: Duration, wait_us: u64) -> Rejection {
         reset_secs,
     };
     c.refusal(status, wait_us.div_ceil(MICROS))
+}
+
+/// Whether `e` says Redis cannot be reached (rather than refusing one command).
+fn is_unreachable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
 }
 
 fn micros(d: Duration) -> u64 {
