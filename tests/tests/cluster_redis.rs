@@ -155,6 +155,13 @@ fn a_rate_limit_is_exact_across_nodes() -> Result<()> {
             );
         } else {
             ensure!(answer.status == 200, "{} {}", answer.status, answer.text);
+            // The shared figures, whichever node answered.
+            let left = (9 - i as i64).to_string();
+            ensure!(
+                answer.header("ratelimit-remaining") == Some(left.as_str()),
+                "request {i}: {:?}",
+                answer.headers
+            );
         }
         statuses.push(answer.status);
     }
