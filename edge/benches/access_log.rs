@@ -20,6 +20,7 @@ fn format(c: &mut Criterion) {
         request_id: "5f3a9c1e2b7d4a60-1a2b3c",
         client_ip: Some("192.0.2.17".parse().expect("ip")),
         consumer: Some("acme"),
+        grpc_status: None,
     };
     let mut buf = Vec::with_capacity(64 * 1024);
     let now = SystemTime::now();

@@ -41,6 +41,9 @@ pub struct Entry<'a> {
     pub client_ip: Option<IpAddr>,
     /// The consumer a policy identified (its id; never a key or credential).
     pub consumer: Option<&'a str>,
+    /// A gRPC call's status (`grpc-status` of the answer or its trailers); logged only when
+    /// there is one.
+    pub grpc_status: Option<u16>,
 }
 
 /// One proxy thread's pending lines. Only that thread appends and only the writer swaps
@@ -265,6 +268,10 @@ pub fn format_line(buf: &mut Vec<u8>, e: &Entry<'_>, now: SystemTime) {
     }
     buf.extend_from_slice(b",\"consumer\":");
     opt_str(buf, e.consumer);
+    if let Some(code) = e.grpc_status {
+        buf.extend_from_slice(b",\"grpc_status\":");
+        buf.extend_from_slice(num.format(code).as_bytes());
+    }
     buf.extend_from_slice(b"}\n");
 }
 
@@ -372,6 +379,7 @@ mod tests {
             request_id: "r-1",
             client_ip: Some("192.0.2.1".parse().expect("ip")),
             consumer: Some("acme"),
+            grpc_status: None,
         }
     }
 
@@ -388,6 +396,15 @@ mod tests {
         assert_eq!(v["target"], "127.0.0.1:9001");
         assert_eq!(v["client_ip"], "192.0.2.1");
         assert_eq!(v["consumer"], "acme");
+        assert!(v.get("grpc_status").is_none(), "only gRPC calls have one");
+        let mut buf = Vec::new();
+        let grpc = Entry {
+            grpc_status: Some(16),
+            ..entry()
+        };
+        format_line(&mut buf, &grpc, UNIX_EPOCH);
+        let v: serde_json::Value = serde_json::from_slice(&buf).expect("json");
+        assert_eq!(v["grpc_status"], 16);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! `tollgate export`, `tollgate check-store DIR`. Every `run` flag also reads its `TOLLGATE_*` environment variable.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate a config file (YAML or JSON): print every problem, exit 1 if any.
     Check { file: PathBuf },
     /// Apply a config file to the store.
@@ -70,6 +70,13 @@ pub struct RunArgs {
     /// Admin console and REST API listener.
     #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:9080")]
     pub admin_listen: SocketAddr,
+    /// Serve the admin listener over HTTPS with this certificate (PEM, the chain after the
+    /// leaf); needs --admin-tls-key.
+    #[arg(long, env = "TOLLGATE_ADMIN_TLS_CERT", requires = "admin_tls_key")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --admin-tls-cert.
+    #[arg(long, env = "TOLLGATE_ADMIN_TLS_KEY", requires = "admin_tls_cert")]
+    pub admin_tls_key: Option<PathBuf>,
     /// Prometheus `/metrics` listener.
     #[arg(
         long,
@@ -96,6 +103,14 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The admin listener's certificate and key files, when it serves HTTPS.
+    pub fn admin_tls(&self) -> Option<(&Path, &Path)> {
+        Some((
+            self.admin_tls_cert.as_deref()?,
+            self.admin_tls_key.as_deref()?,
+        ))
+    }
+
     /// Worker threads: the flag, else the number of cores (at least 1).
     pub fn worker_threads(&self) -> usize {
         self.threads
@@ -130,6 +145,25 @@ mod tests {
         assert!(
             matches!(cli.command, Some(Command::Check { file }) if file == Path::new("x.yaml"))
         );
+    }
+
+    #[test]
+    fn admin_tls_needs_both_files() {
+        let cli = Cli::try_parse_from([
+            "tollgate",
+            "--admin-tls-cert",
+            "c.pem",
+            "--admin-tls-key",
+            "k.pem",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.run.admin_tls(),
+            Some((Path::new("c.pem"), Path::new("k.pem")))
+        );
+        let err = Cli::try_parse_from(["tollgate", "--admin-tls-cert", "c.pem"])
+            .expect_err("a certificate without its key");
+        assert!(err.to_string().contains("--admin-tls-key"), "{err}");
     }
 
     #[test]

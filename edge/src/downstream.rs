@@ -46,6 +46,7 @@ use pingora_proxy::{HttpProxy, ProxyHttp};
 use tokio::sync::Notify;
 
 use crate::deadline::{DeadlineHandle, Watchdog};
+use crate::h2c;
 
 /// Seconds an idle keep-alive connection waits for its next request.
 pub const KEEPALIVE_IDLE_SECS: u64 = 60;
@@ -278,7 +279,8 @@ impl Drop for Busy {
 }
 
 /// A Pingora `ServerApp` that serves HTTP/1 connections through `proxy` with a header
-/// deadline. HTTP/2 (only by TLS ALPN) is passed to `proxy` unchanged.
+/// deadline. HTTP/2 (by TLS ALPN, or with prior knowledge on the plain listener) is passed
+/// to `proxy` unchanged.
 pub struct HeaderDeadline<SV: ProxyHttp> {
     proxy: Arc<HttpProxy<SV>>,
     timeout: Duration,
@@ -316,6 +318,16 @@ where
         self.drain.mark_accepting();
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return ServerApp::process_new(&self.proxy, stream, shutdown).await;
+        }
+        let mut stream = stream;
+        if stream.get_ssl_digest().is_none() {
+            // HTTP/2 with prior knowledge (h2c) on the plain listener. A client that says
+            // nothing within the header deadline is dropped, as HTTP/1 would drop it.
+            match tokio::time::timeout(self.timeout, h2c::has_preface(&mut stream)).await {
+                Ok(Ok(true)) => return ServerApp::process_new(&self.proxy, stream, shutdown).await,
+                Ok(Ok(false)) => {}
+                Ok(Err(_)) | Err(_) => return None,
+            }
         }
         let mut session = ServerSession::new_http1(stream);
         // Requests a client sends before it has its answers (pipelining, RFC 9112 9.3.2) are

@@ -95,6 +95,21 @@ pub fn hostile(req: &RequestHeader, smuggled_length: bool) -> Option<Rejection> 
     if !host_ok {
         return Some(Rejection::bad_request("invalid host header"));
     }
+    // HTTP/2's `:authority` is the request's host as `Host` is HTTP/1.1's: the same rule,
+    // and a `Host` beside it must name the same (RFC 9113 8.3.1).
+    if let Some(authority) = uri.authority() {
+        if !is_plain_host(authority.as_str().as_bytes()) {
+            return Some(Rejection::bad_request("invalid host header"));
+        }
+        if let Some(host) = h.get(http::header::HOST) {
+            if !host
+                .as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes())
+            {
+                return Some(Rejection::bad_request("host header and :authority differ"));
+            }
+        }
+    }
     if hosts == 0 && req.version == http::Version::HTTP_11 {
         return Some(Rejection::bad_request(
             "http/1.1 request without host header",
@@ -169,6 +184,32 @@ mod tests {
         assert_eq!(status(hostile(&req(Version::HTTP_2, &[]), false)), None);
         let with_host = req(Version::HTTP_11, &[("host", "a")]);
         assert_eq!(status(hostile(&with_host, false)), None);
+    }
+
+    /// An HTTP/2 request as Pingora builds it: the `:authority` in the URI.
+    fn h2(authority: &str, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = req(Version::HTTP_2, headers);
+        r.set_uri(
+            http::Uri::builder()
+                .scheme("http")
+                .authority(authority)
+                .path_and_query("/x")
+                .build()
+                .expect("uri"),
+        );
+        r
+    }
+
+    #[test]
+    fn holds_http2_authority_to_the_host_rules() {
+        assert_eq!(status(hostile(&h2("a.example:8080", &[]), false)), None);
+        for bad in ["u@a.example", "a.example:abc", "a_b!c"] {
+            assert_eq!(status(hostile(&h2(bad, &[]), false)), Some(400), "{bad}");
+        }
+        let same = h2("a.example", &[("host", "A.example")]);
+        assert_eq!(status(hostile(&same, false)), None);
+        let other = h2("a.example", &[("host", "b.example")]);
+        assert_eq!(status(hostile(&other, false)), Some(400));
     }
 
     #[test]

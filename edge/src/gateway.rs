@@ -19,7 +19,7 @@ use crate::request_id::{self, RequestId, RequestIds};
 use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
-use crate::{downstream, forwarded, headers, response_header, routing};
+use crate::{downstream, forwarded, grpc, headers, response_header, routing};
 
 use crate::framing::{has_body, hostile, is_plain_host, raw_has_content_length};
 
@@ -98,6 +98,9 @@ pub struct RequestCtx {
     pub upstream_started: Option<Instant>,
     /// Status the client got (0 until a response is written).
     pub status: u16,
+    /// A gRPC call's status: of the gateway's refusal, else of the upstream's answer (its
+    /// header or trailers).
+    pub grpc_status: Option<u16>,
     /// What the route's policy chain learned (consumer, rate-limit figures, CORS origin).
     pub policy_state: policies::RequestState,
     /// The route's `request_size` limit, counted against streamed bodies.
@@ -125,6 +128,7 @@ impl RequestCtx {
             in_flight: None,
             upstream_started: None,
             status: 0,
+            grpc_status: None,
             policy_state: policies::RequestState::default(),
             body_limit: None,
             body_bytes: 0,
@@ -200,7 +204,7 @@ impl Gateway {
             if has_body(session.req_header()) {
                 session.set_keepalive(None);
             }
-            r.send(session, ctx.request_id.as_str()).await?;
+            ctx.grpc_status = r.send(session, ctx.request_id.as_str()).await?;
             ctx.status = r.status.as_u16();
             return Ok(true);
         }
@@ -319,10 +323,17 @@ impl Gateway {
                 p.chain.apply_request_headers(h);
             }
         });
-        match &ctx.upstream_target {
-            Some(target) => req.set_raw_path(target.as_bytes()),
-            None => Ok(()),
+        let Some(target) = &ctx.upstream_target else {
+            return Ok(());
+        };
+        // A new path replaces the whole URI, and with it an HTTP/2 client's `:authority`
+        // (its only host): keep it as `Host`, or an HTTP/2 upstream gets no authority.
+        if !req.headers.contains_key(http::header::HOST) {
+            if let Some(authority) = req.uri.authority().map(|a| a.as_str().to_owned()) {
+                req.insert_header(http::header::HOST, authority)?;
+            }
         }
+        req.set_raw_path(target.as_bytes())
     }
 
     /// The request goes out on upstream socket `fd`: the client connection's deadline
@@ -362,6 +373,9 @@ impl Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_core::Result<()> {
+        if let Some(code) = grpc::status(&resp.headers) {
+            ctx.grpc_status = Some(code);
+        }
         // RFC 9110 15.2.2: a server switches only to a protocol the request's `Upgrade`
         // named. Every upgrade the gateway forwards keeps that header (`upgrade::is_tunnel`
         // removes it from the requests it forwards as normal ones), so without it a `101`
@@ -429,8 +443,9 @@ impl Gateway {
         // The connection is not reused after a failure (`proxy.rs`): say so in the answer,
         // so that a client does not send its next request on it.
         session.set_keepalive(None);
-        if r.send(session, ctx.request_id.as_str()).await.is_err() {
-            return 0;
+        match r.send(session, ctx.request_id.as_str()).await {
+            Ok(grpc_status) => ctx.grpc_status = grpc_status,
+            Err(_) => return 0,
         }
         ctx.status = r.status.as_u16();
         ctx.status
@@ -440,11 +455,18 @@ impl Gateway {
     pub fn logging(&self, session: &Session, ctx: &mut RequestCtx) {
         downstream::upstream_done();
         let in_flight = ctx.in_flight.take();
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .filter(|s| *s != 0)
-            .unwrap_or(if ctx.status != 0 { ctx.status } else { 499 });
+        // What the gateway answered itself, or the upstream's status; a gRPC call the
+        // gateway refused went out as HTTP 200 with a gRPC status, and is counted and
+        // logged under the refusal's HTTP status (401, 429, 503...).
+        let status = if ctx.status != 0 {
+            ctx.status
+        } else {
+            session
+                .response_written()
+                .map(|r| r.status.as_u16())
+                .filter(|s| *s != 0)
+                .unwrap_or(499)
+        };
         let now = Instant::now();
         let total = now.saturating_duration_since(ctx.started);
         let upstream_time: Option<Duration> = ctx
@@ -474,6 +496,7 @@ impl Gateway {
             request_id: ctx.request_id.as_str(),
             client_ip: ctx.client_ip,
             consumer: ctx.policy_state.consumer_id(),
+            grpc_status: ctx.grpc_status,
         });
     }
 }

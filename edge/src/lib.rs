@@ -5,6 +5,7 @@
 //! its router and implement its `LiveView`); nothing depends on edge.
 
 pub mod access_log;
+pub mod admin_server;
 pub mod bare;
 pub mod cli;
 pub mod cluster;
@@ -14,6 +15,8 @@ pub mod fd_limit;
 pub mod forwarded;
 pub mod framing;
 pub mod gateway;
+pub mod grpc;
+pub mod h2c;
 pub mod headers;
 pub mod live;
 pub mod metrics;

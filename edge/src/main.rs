@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use clap::Parser;
+use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{
     RunArgs as PingoraRunArgs, Server, ShutdownSignal, ShutdownSignalWatch,
@@ -16,6 +17,7 @@ use pingora_core::server::{
 use pingora_core::services::listening::Service;
 
 use edge::access_log::AccessLog;
+use edge::admin_server::AdminListener;
 use edge::cli::{Cli, Command, RunArgs};
 use edge::cluster::counting::SharedCounting;
 use edge::deadline::Watchdog;
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         None => run(cli.run),
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(*args),
         Some(Command::Check { file }) => check(&file),
         Some(Command::Import {
             file,
@@ -374,13 +376,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         registry: shared.metrics.registry.clone(),
     });
     drop(admin_enter);
-    let admin_listener = rt
-        .block_on(tokio::net::TcpListener::bind(args.admin_listen))
-        .with_context(|| format!("binding the admin listener {}", args.admin_listen))?;
+    let admin_listener = rt.block_on(AdminListener::bind(args.admin_listen, args.admin_tls()))?;
+    let admin_scheme = admin_listener.scheme();
     let metrics_listener = rt
         .block_on(tokio::net::TcpListener::bind(args.metrics_listen))
         .with_context(|| format!("binding the metrics listener {}", args.metrics_listen))?;
-    if !args.admin_listen.ip().is_loopback() {
+    if !args.admin_listen.ip().is_loopback() && args.admin_tls().is_none() {
         tracing::warn!(
             admin_listen = %args.admin_listen,
             "the admin listener is reachable from other hosts over plain HTTP (no TLS): \
@@ -388,9 +389,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
              a TLS proxy in front"
         );
     }
-    let admin = admin.into_make_service_with_connect_info::<std::net::SocketAddr>();
     rt.spawn(async move {
-        if let Err(e) = axum::serve(admin_listener, admin).await {
+        if let Err(e) = admin_listener.serve(admin).await {
             eprintln!("tollgate: admin server stopped: {e}");
         }
     });
@@ -407,7 +407,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (listen, admin_addr, metrics_addr) = (args.listen, args.admin_listen, args.metrics_listen);
     rt.spawn(async move {
         live::wait_until_ready(ready_shared, live::probe_addr(listen)).await;
-        eprintln!("tollgate: ready: proxy http://{listen} admin http://{admin_addr} metrics http://{metrics_addr}/metrics");
+        eprintln!("tollgate: ready: proxy http://{listen} admin {admin_scheme}://{admin_addr} metrics http://{metrics_addr}/metrics");
     });
 
     // basic_auth's argon2 checks leave the proxy thread's other connections running
@@ -429,7 +429,17 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ids: RequestIds::new(),
         access_log: access_log.clone(),
     };
-    let proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
+    let mut proxy = pingora_proxy::http_proxy(&server.configuration, gateway);
+    // The connection wrapper hands over only connections that open with the HTTP/2
+    // preface (`edge::h2c`); Pingora then speaks HTTP/2 on them.
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    // An HTTP/2 connection with no request in flight is closed as an idle HTTP/1.1
+    // keep-alive one is: without it, a client that sent the preface (or a header block it
+    // never finished) held its connection for good.
+    options.h2_idle_timeout =
+        Some(Duration::from_secs(edge::downstream::KEEPALIVE_IDLE_SECS) + args.header_timeout());
+    proxy.server_options = Some(options);
     let watchdog = Watchdog::start().context("starting the header deadline thread")?;
     edge::trim::start().context("starting the memory trim thread")?;
     let mut service = Service::new(

@@ -104,6 +104,18 @@ impl ProxyHttp for Gateway {
         Gateway::response_filter(self, session, resp, ctx)
     }
 
+    async fn response_trailer_filter(
+        &self,
+        _session: &mut Session,
+        trailers: &mut http::HeaderMap,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Bytes>> {
+        if let Some(code) = crate::grpc::status(trailers) {
+            ctx.grpc_status = Some(code);
+        }
+        Ok(None)
+    }
+
     fn upstream_response_body_filter(
         &self,
         _session: &mut Session,

@@ -10,7 +10,7 @@ use pingora_core::{Error, ErrorSource, ErrorType};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
-use crate::request_id;
+use crate::{grpc, request_id};
 
 /// A response the gateway writes itself instead of proxying.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +131,32 @@ impl Rejection {
             h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
             h.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
         }
+        self.common_headers(&mut h, request_id)?;
+        Ok(h)
+    }
+
+    /// The header of the answer to a gRPC call (`grpc.rs`): HTTP 200, `x-request-id`, and
+    /// this rejection's own headers (`Retry-After`, `RateLimit-*`); with the gRPC status
+    /// and message when `with_status` (a trailers-only answer).
+    pub fn grpc_header(
+        &self,
+        request_id: &str,
+        flavour: grpc::Flavour,
+        with_status: bool,
+    ) -> pingora_core::Result<ResponseHeader> {
+        let mut h = ResponseHeader::build(StatusCode::OK, Some(5 + self.headers.len()))?;
+        h.insert_header(http::header::CONTENT_TYPE, flavour.content_type())?;
+        if with_status {
+            for (name, value) in self.grpc_status() {
+                h.insert_header(name, value)?;
+            }
+        }
+        self.common_headers(&mut h, request_id)?;
+        Ok(h)
+    }
+
+    /// `x-request-id`, `Retry-After` and the rejection's own headers, on every answer.
+    fn common_headers(&self, h: &mut ResponseHeader, request_id: &str) -> pingora_core::Result<()> {
         h.insert_header(request_id::HEADER, request_id)?;
         if let Some(secs) = self.retry_after {
             h.insert_header(http::header::RETRY_AFTER, secs.to_string())?;
@@ -138,14 +164,55 @@ impl Rejection {
         for (name, value) in &self.headers {
             h.append_header(name, value.clone())?;
         }
-        Ok(h)
+        Ok(())
     }
 
-    /// Writes this rejection as the whole response. `Err` means the client is gone.
-    pub async fn send(&self, session: &mut Session, request_id: &str) -> pingora_core::Result<()> {
+    /// `grpc-status` and `grpc-message` of this refusal.
+    fn grpc_status(&self) -> [(HeaderName, HeaderValue); 2] {
+        let message = HeaderValue::from_str(&grpc::encode_message(&self.message))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        [
+            (
+                grpc::GRPC_STATUS,
+                HeaderValue::from(grpc::code(self.status)),
+            ),
+            (grpc::GRPC_MESSAGE, message),
+        ]
+    }
+
+    /// Writes this rejection as the whole response: to a gRPC call a refusal (status >=
+    /// 400) goes as a gRPC status, whose code is returned. `Err` means the client is gone.
+    pub async fn send(
+        &self,
+        session: &mut Session,
+        request_id: &str,
+    ) -> pingora_core::Result<Option<u16>> {
         if !self.has_body() {
             let header = self.header(request_id, 0)?;
-            return session.write_response_header(Box::new(header), true).await;
+            session
+                .write_response_header(Box::new(header), true)
+                .await?;
+            return Ok(None);
+        }
+        if let Some(flavour) = grpc::flavour(session.req_header()) {
+            if session.as_http2().is_some() {
+                // Pingora ends an HTTP/2 answer with a DATA frame after its HEADERS, which
+                // gRPC clients read as a stream cut short: the status goes as trailers.
+                let header = self.grpc_header(request_id, flavour, false)?;
+                session
+                    .write_response_header(Box::new(header), false)
+                    .await?;
+                session
+                    .write_response_trailers(self.grpc_status().into_iter().collect())
+                    .await?;
+            } else {
+                // gRPC-Web over HTTP/1.1: a trailers-only answer, all in the header.
+                let header = self.grpc_header(request_id, flavour, true)?;
+                session
+                    .write_response_header(Box::new(header), true)
+                    .await?;
+            }
+            return Ok(Some(grpc::code(self.status)));
         }
         let body = self.body(request_id);
         let header = self.header(request_id, body.len())?;
@@ -153,7 +220,7 @@ impl Rejection {
             .write_response_header(Box::new(header), false)
             .await?;
         session.write_response_body(Some(body), true).await?;
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -36,6 +36,10 @@ pub use targets::{Target, Targets};
 /// health check to bring it back.
 pub const PASSIVE_COOLDOWN: Duration = Duration::from_secs(5);
 
+/// Streams one HTTP/2 connection to a target carries at once before Pingora opens another
+/// (gRPC servers allow 100 by default).
+pub const H2_STREAMS_PER_CONNECTION: usize = 100;
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("upstreams[{upstream}].targets: {addr}: must be host:port")]
@@ -310,6 +314,12 @@ impl Pool {
     pub fn peer(&self, target: &Target, pingora_times_reads: bool) -> HttpPeer {
         let mut peer = HttpPeer::new(target.addr, self.spec.tls, target.sni.clone());
         peer.options.connection_timeout = Some(Duration::from_millis(self.spec.connect_timeout_ms));
+        if self.spec.protocol != storage::Protocol::Http1 {
+            // HTTP/2 only (ALPN `h2` over TLS, prior knowledge without): a gRPC server
+            // speaks nothing else. Requests share connections, several streams each.
+            peer.options.set_http_version(2, 2);
+            peer.options.max_h2_streams = H2_STREAMS_PER_CONNECTION;
+        }
         if pingora_times_reads {
             peer.options.read_timeout = Some(self.read_timeout());
             peer.options.write_timeout = Some(self.read_timeout());

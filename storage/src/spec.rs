@@ -38,6 +38,9 @@ pub struct UpstreamSpec {
     /// SNI and certificate name when `tls` is on. Default: the target's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
+    /// The HTTP version spoken to the targets. Default `http1`.
+    #[serde(default, skip_serializing_if = "Protocol::is_http1")]
+    pub protocol: Protocol,
     /// How often the addresses of targets given by host name are looked up again, in
     /// seconds (> 0). Default [`DEFAULT_DNS_REFRESH_SECS`].
     #[serde(default = "default_dns_refresh_secs")]
@@ -85,6 +88,34 @@ pub enum Balancing {
     Random,
     ConsistentHash,
     LeastConnections,
+}
+
+/// The HTTP version an upstream's targets speak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// HTTP/1.1, over TLS or not.
+    #[default]
+    Http1,
+    /// HTTP/2 over TLS (ALPN `h2`): needs `tls`.
+    H2,
+    /// HTTP/2 over plain TCP, with prior knowledge (gRPC servers without TLS).
+    H2c,
+}
+
+impl Protocol {
+    pub fn is_http1(&self) -> bool {
+        *self == Protocol::Http1
+    }
+
+    /// As in specs: `http1`, `h2`, `h2c`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http1",
+            Protocol::H2 => "h2",
+            Protocol::H2c => "h2c",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use policies::{is_valid_id, Problem, Problems};
 
 use crate::spec::{
     Balancing, CertificateSpec, Config, CredentialRecord, HealthCheckKind, HealthCheckSpec,
-    KeyHash, KeyRecord, UpstreamSpec,
+    KeyHash, KeyRecord, Protocol, UpstreamSpec,
 };
 use crate::trees::Entity;
 
@@ -185,6 +185,17 @@ fn upstream(u: &UpstreamSpec) -> Vec<Problem> {
     }
     if u.dns_refresh_secs == 0 {
         p.push("dns_refresh_secs", "must be > 0");
+    }
+    match u.protocol {
+        Protocol::H2 if !u.tls => p.push(
+            "protocol",
+            "h2 is HTTP/2 over TLS: set tls: true, or use h2c for HTTP/2 without TLS",
+        ),
+        Protocol::H2c if u.tls => p.push(
+            "protocol",
+            "h2c is HTTP/2 without TLS: use h2 with tls: true",
+        ),
+        _ => {}
     }
     if let Some(sni) = &u.sni {
         if !syntax::is_host(sni, false) {

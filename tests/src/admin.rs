@@ -7,6 +7,8 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::certs::TestCert;
+
 /// An answer of the admin API: status, parsed JSON body (`Value::Null` when the body is
 /// empty or not JSON) and the raw text for failure messages.
 #[derive(Debug, Clone)]
@@ -44,6 +46,27 @@ impl Admin {
             base: format!("http://{addr}"),
             token: Some(token.to_owned()),
             client: crate::http_client(),
+        }
+    }
+
+    /// A client of an admin listener that serves HTTPS with `cert` (trusted alone).
+    pub fn https(addr: SocketAddr, token: &str, cert: &TestCert) -> Self {
+        let client = Client::builder()
+            .use_native_tls()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                cert.root()
+                    .expect("a certificate the openssl tool made parses"),
+            )
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .expect("a reqwest client with a valid root always builds");
+        Admin {
+            base: format!("https://{addr}"),
+            token: Some(token.to_owned()),
+            client,
         }
     }
 

@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use tempfile::TempDir;
 
 use crate::admin::Admin;
+use crate::certs::TestCert;
 use crate::wait::POLL_INTERVAL;
 
 /// The bearer token every harness-started gateway accepts (`TOLLGATE_ADMIN_TOKEN`).
@@ -89,6 +90,9 @@ pub struct GatewayOptions {
     /// `--data-dir`: an existing directory (a mount the test made, for one) that outlives
     /// the gateway; `None`: a fresh one inside the gateway's temporary directory.
     pub data_dir: Option<PathBuf>,
+    /// `--admin-tls-cert/--admin-tls-key`: the admin listener serves HTTPS with this
+    /// certificate (make it with [`TestCert::loopback`]), which the harness then trusts.
+    pub admin_tls: Option<TestCert>,
 }
 
 /// A running `tollgate` process. Dropping it kills the process (SIGKILL) and removes the
@@ -159,9 +163,23 @@ impl Gateway {
         format!("http://{}{}", self.proxy, path)
     }
 
-    /// A REST client with the harness's bearer token.
+    /// A REST client with the harness's bearer token (over HTTPS, trusting the admin
+    /// certificate, when the admin listener serves HTTPS).
     pub fn admin(&self) -> Admin {
-        Admin::new(self.admin, ADMIN_TOKEN)
+        match &self.opts.admin_tls {
+            Some(tls) => Admin::https(self.admin, ADMIN_TOKEN, tls),
+            None => Admin::new(self.admin, ADMIN_TOKEN),
+        }
+    }
+
+    /// `http://<admin>` or `https://<admin>`.
+    pub fn admin_url(&self) -> String {
+        let scheme = if self.opts.admin_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.admin)
     }
 
     /// The process id of the running process, if any.
@@ -345,6 +363,13 @@ impl Gateway {
             )
             .arg("--metrics-listen")
             .arg(self.metrics.to_string());
+        if let Some(tls) = &self.opts.admin_tls {
+            command
+                .arg("--admin-tls-cert")
+                .arg(&tls.cert_file)
+                .arg("--admin-tls-key")
+                .arg(&tls.key_file);
+        }
         if let Some(threads) = self.opts.threads {
             command.arg("--threads").arg(threads.to_string());
         }
@@ -377,11 +402,16 @@ impl Gateway {
     }
 
     fn wait_ready(&mut self) -> Result<()> {
-        let client = reqwest::blocking::Client::builder()
+        let mut client = reqwest::blocking::Client::builder()
             .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()?;
-        let healthz = format!("http://{}/healthz", self.admin);
+            .timeout(Duration::from_secs(2));
+        if let Some(tls) = &self.opts.admin_tls {
+            client = client
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(tls.root()?);
+        }
+        let client = client.build()?;
+        let healthz = format!("{}/healthz", self.admin_url());
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut healthy = false;
         loop {

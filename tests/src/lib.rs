@@ -15,8 +15,10 @@
 //! All servers bind `127.0.0.1:0`; all loops are bounded in count and time.
 
 pub mod admin;
+pub mod certs;
 pub mod console;
 pub mod gateway;
+pub mod grpc;
 pub mod hosts;
 pub mod load;
 pub mod metrics;

@@ -4,92 +4,21 @@
 //! Certificates are generated at test time with the `openssl` command-line tool.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use reqwest::blocking::Client;
 use serde_json::json;
 use tests::admin::upstream_spec;
+use tests::certs::TestCert;
 use tests::{free_port, wait_until, Answer, EchoServer, Gateway, GatewayOptions};
 
 /// Names the test clients resolve to the gateway's HTTPS listener.
 const NAMES: [&str; 3] = ["a.test", "b.test", "other.test"];
 
-/// A self-signed certificate for one host name.
-struct TestCert {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-impl TestCert {
-    /// Generates a P-256 key and a certificate for `name` (CN and subjectAltName) in
-    /// `dir`, which must exist; `tag` keeps the files of several certificates apart.
-    fn generate(dir: &Path, name: &str, tag: &str) -> Result<Self> {
-        let cert = dir.join(format!("{tag}.crt"));
-        let key = dir.join(format!("{tag}.key"));
-        let der = dir.join(format!("{tag}.der"));
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            &format!("subjectAltName=DNS:{name}"),
-            "-keyout",
-            path_str(&key)?,
-            "-out",
-            path_str(&cert)?,
-        ])?;
-        openssl(&[
-            "x509",
-            "-in",
-            path_str(&cert)?,
-            "-outform",
-            "DER",
-            "-out",
-            path_str(&der)?,
-        ])?;
-        Ok(TestCert {
-            cert_pem: std::fs::read_to_string(&cert)?,
-            key_pem: std::fs::read_to_string(&key)?,
-            der: std::fs::read(&der)?,
-        })
-    }
-
-    /// The REST API's certificate object.
-    fn spec(&self, id: &str, name: &str) -> serde_json::Value {
-        json!({"id": id, "snis": [name], "cert": self.cert_pem, "key": self.key_pem})
-    }
-}
-
-fn path_str(path: &Path) -> Result<&str> {
-    path.to_str()
-        .ok_or_else(|| anyhow!("{} is not UTF-8", path.display()))
-}
-
-fn openssl(args: &[&str]) -> Result<()> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .context("running the openssl command-line tool")?;
-    if !out.status.success() {
-        bail!(
-            "openssl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
+/// The REST API's certificate object for `cert`.
+fn cert_spec(cert: &TestCert, id: &str, name: &str) -> serde_json::Value {
+    json!({"id": id, "snis": [name], "cert": cert.cert_pem, "key": cert.key_pem})
 }
 
 /// How a test client speaks HTTP inside TLS.
@@ -209,8 +138,8 @@ fn each_sni_name_gets_its_own_certificate_and_reaches_the_upstream() -> Result<(
         "no certificate stored, yet a handshake succeeded"
     );
 
-    post_cert(&gateway, &a.spec("a", "a.test"))?;
-    post_cert(&gateway, &b.spec("b", "b.test"))?;
+    post_cert(&gateway, &cert_spec(&a, "a", "a.test"))?;
+    post_cert(&gateway, &cert_spec(&b, "b", "b.test"))?;
 
     for run in ["stored at run time", "loaded at start"] {
         for (name, cert) in [("a.test", &a), ("b.test", &b)] {
@@ -280,7 +209,7 @@ fn replaced_certificate_is_served_from_the_next_handshake() -> Result<()> {
     let url = format!("https://a.test:{}/r", tls.port());
     let pid = gateway.pid();
 
-    post_cert(&gateway, &old.spec("a", "a.test"))?;
+    post_cert(&gateway, &cert_spec(&old, "a", "a.test"))?;
     wait_accepting(tls)?;
     let first = fetch(&https_client(tls, &[&old, &new], Http::Any, true)?, &url)?;
     assert!(
@@ -292,7 +221,7 @@ fn replaced_certificate_is_served_from_the_next_handshake() -> Result<()> {
         .admin()
         .delete("/api/v1/certificates/a")?
         .expect_status(204, "deleting the certificate")?;
-    post_cert(&gateway, &new.spec("a", "a.test"))?;
+    post_cert(&gateway, &cert_spec(&new, "a", "a.test"))?;
     let next = fetch(&https_client(tls, &[&old, &new], Http::Any, true)?, &url)?;
     assert!(
         next.peer_der == new.der,

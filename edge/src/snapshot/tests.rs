@@ -17,6 +17,7 @@ fn upstream(id: &str, addr: &str) -> UpstreamSpec {
         retries: 1,
         tls: false,
         sni: None,
+        protocol: Default::default(),
         dns_refresh_secs: 30,
     }
 }

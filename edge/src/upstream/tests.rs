@@ -20,6 +20,7 @@ pub(super) fn spec(balancing: Balancing, addrs: &[&str]) -> UpstreamSpec {
         retries: 1,
         tls: false,
         sni: None,
+        protocol: Default::default(),
         dns_refresh_secs: 30,
     }
 }

@@ -17,6 +17,7 @@ fn upstream_with(addr: &str) -> UpstreamSpec {
         retries: 0,
         tls: false,
         sni: None,
+        protocol: Default::default(),
         dns_refresh_secs: 30,
     }
 }

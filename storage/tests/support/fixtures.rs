@@ -29,6 +29,7 @@ pub fn upstream(id: &str) -> UpstreamSpec {
         retries: DEFAULT_RETRIES,
         tls: false,
         sni: None,
+        protocol: Default::default(),
         dns_refresh_secs: DEFAULT_DNS_REFRESH_SECS,
     }
 }

@@ -49,7 +49,9 @@ pub(crate) fn all() -> Value {
                 "health_check": schema_ref("HealthCheck"),
                 "connect_timeout_ms": uint(), "read_timeout_ms": uint(), "retries": uint(),
                 "dns_refresh_secs": uint(),
-                "tls": {"type": "boolean"}, "sni": {"type": "string"}}})),
+                "tls": {"type": "boolean"}, "sni": {"type": "string"},
+                "protocol": {"type": "string", "default": "http1", "enum": ["http1", "h2", "h2c"],
+                    "description": "h2 needs tls; h2c is HTTP/2 without TLS (gRPC)"}}})),
         ("Policy", json!({"type": "object", "required": ["type"], "additionalProperties": true,
             "description": "a policy: `type` and that type's fields (see ADMIN_API.md, Policies)",
             "properties": {"type": {"type": "string", "enum": [

@@ -68,8 +68,9 @@ pub(crate) const RESOURCES: [Resource; 6] = [
             ),
             field("tls", "TLS to targets", Input::Checkbox { default: false }, ""),
             field("sni", "SNI", Input::Text, "With TLS: the name to send; default the target's host."),
+            field("protocol", "Protocol", Input::Select(Options::Fixed(&["http1", "h2", "h2c"])), "HTTP version to the targets: http1 (default), h2 (over TLS), h2c (HTTP/2 without TLS, for gRPC servers)."),
         ],
-        columns: &["targets", "balancing"],
+        columns: &["targets", "balancing", "protocol"],
     },
     Resource {
         kind: Kind::Consumer,
