@@ -1,6 +1,8 @@
 //! What the admin server sees of the running proxy. Edge implements [`LiveView`] and hands it
 //! to [`crate::router`]; admin-ui never imports edge.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,6 +19,19 @@ pub trait LiveView: Send + Sync + 'static {
     fn upstream_health(&self) -> Vec<TargetHealth>;
     /// Quota usage of `consumer` in its current period; `None` when it has no quota.
     fn usage(&self, consumer: &str) -> Option<UsageReport>;
+    /// [`LiveView::usage`] as the cluster counts it: with shared counting (`--redis`) the
+    /// count in Redis (one round trip, bounded by the client's timeouts), else the
+    /// node's own. What the usage endpoint and console show.
+    fn shared_usage<'a>(
+        &'a self,
+        consumer: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<UsageReport>> + Send + 'a>> {
+        Box::pin(std::future::ready(self.usage(consumer)))
+    }
+    /// The shared counting store's health (`--redis`); `None` without one.
+    fn redis(&self) -> Option<RedisStatus> {
+        None
+    }
     /// The error of the last failed config reload, if the last reload failed.
     fn last_reload_error(&self) -> Option<String>;
     /// Follows the config revision the proxy has dealt with (serves, or refused to
@@ -63,4 +78,14 @@ pub struct UsageReport {
     pub remaining: Option<u64>,
     /// Unix seconds at which the current period ends.
     pub resets_at: u64,
+}
+
+/// The Redis that shares rate limits and quotas (`--redis`), in `GET /api/v1/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisStatus {
+    /// The URL without its password.
+    pub url: String,
+    /// Whether it answers: while not, each node counts its share of every limit.
+    pub up: bool,
+    pub last_error: Option<String>,
 }

@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// How the control node lists this node (default: host name and proxy port).
     #[arg(long, env = "TOLLGATE_NODE_ID")]
     pub node_id: Option<String>,
+    /// `redis://[user:pass@]host:port[/db]` (`rediss://` for TLS): rate limits and quotas
+    /// shared by every node naming the same Redis.
+    #[arg(long, env = "TOLLGATE_REDIS_URL")]
+    pub redis: Option<String>,
 }
 
 impl RunArgs {

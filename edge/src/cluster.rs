@@ -32,3 +32,6 @@ impl Default for LiveNodes {
         Self::new()
     }
 }
+
+pub mod counting;
+pub mod redis;

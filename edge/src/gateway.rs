@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -36,6 +36,10 @@ pub struct Shared {
     /// Set once the proxy listener accepts connections.
     pub ready: AtomicBool,
     pub drain: Arc<crate::downstream::Drain>,
+    /// With `--redis`: rate limits and quotas counted cluster-wide (set once at start).
+    pub counting: OnceLock<Arc<crate::cluster::counting::SharedCounting>>,
+    /// How many nodes serve traffic now (the follow feed keeps it up to date).
+    pub live_nodes: Arc<crate::cluster::LiveNodes>,
 }
 
 impl Shared {
@@ -55,6 +59,8 @@ impl Shared {
             reload_error: ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
             drain: Arc::default(),
+            counting: OnceLock::new(),
+            live_nodes: Arc::default(),
         })
     }
 
@@ -187,10 +193,12 @@ impl Gateway {
         let refusal = match ctx.refusal.take() {
             Some(r) => Some(r),
             None if ctx.route.is_none() => Some(Rejection::no_route()),
-            None => self
-                .run_policies(session, ctx)
-                .or_else(|| too_big_for_http2_upstream(session.req_header(), ctx))
-                .or_else(|| self.plan_upstream_target(session.req_header(), ctx).err()),
+            None => match self.shared.counting.get() {
+                None => self.run_policies(session, ctx),
+                Some(counting) => self.run_policies_shared(session, ctx, counting).await,
+            }
+            .or_else(|| too_big_for_http2_upstream(session.req_header(), ctx))
+            .or_else(|| self.plan_upstream_target(session.req_header(), ctx).err()),
         };
         if let Some(r) = refusal {
             // The body of a refused request is not read, so its connection is not reused.

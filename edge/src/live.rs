@@ -1,13 +1,16 @@
 //! What the admin server sees of the live proxy ([`admin_ui::LiveView`]), and the
 //! readiness probe behind `GET /healthz`.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use admin_ui::{LiveView, TargetHealth, UsageReport};
-use policies::{Clock, QuotaPeriod, QuotaSpec, SystemClock, Usage};
+use admin_ui::{LiveView, RedisStatus, TargetHealth, UsageReport};
+use policies::calendar::{period_end, period_index, period_name};
+use policies::{shared, Clock, QuotaPeriod, QuotaSpec, SystemClock, Usage};
 
 use crate::gateway::Shared;
 use crate::upstream::now_ms;
@@ -52,6 +55,45 @@ impl LiveView for Live {
                 .usage(consumer, quota, SystemClock.now()),
             quota,
         ))
+    }
+
+    fn shared_usage<'a>(
+        &'a self,
+        consumer: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<UsageReport>> + Send + 'a>> {
+        let Some(counting) = self.shared.counting.get() else {
+            return Box::pin(std::future::ready(self.usage(consumer)));
+        };
+        Box::pin(async move {
+            let quota = {
+                let snapshot = self.shared.snapshot.load();
+                let plan = snapshot.directory.consumer(consumer)?.plan()?;
+                snapshot.plan_quotas.get(plan)?.clone()
+            };
+            let now = SystemClock.now().as_secs();
+            let index = period_index(quota.per, now);
+            let period = period_name(quota.per, index);
+            let used = counting
+                .quota_used(&shared::quota_key(consumer, &period))
+                .await;
+            let usage = Usage {
+                used,
+                limit: quota.requests,
+                remaining: quota.requests.saturating_sub(used),
+                period,
+                resets_at: period_end(quota.per, index),
+            };
+            Some(usage_report(usage, &quota))
+        })
+    }
+
+    fn redis(&self) -> Option<RedisStatus> {
+        let health = self.shared.counting.get()?.health();
+        Some(RedisStatus {
+            url: health.url,
+            up: health.up,
+            last_error: health.last_error,
+        })
     }
 
     fn last_reload_error(&self) -> Option<String> {

@@ -20,6 +20,7 @@ use edge::access_log::AccessLog;
 use edge::admin_server::AdminListener;
 use edge::cli::{Cli, Command, RunArgs};
 use edge::conn_limit::ConnectionLimit;
+use edge::cluster::counting::SharedCounting;
 use edge::deadline::Watchdog;
 use edge::downstream::HeaderDeadline;
 use edge::gateway::{Gateway, Shared};
@@ -412,11 +413,29 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         shared.set_reload_error(Some(e));
     }
 
+    if let Some(url) = args.redis.as_deref().filter(|u| !u.is_empty()) {
+        let counting = {
+            let _enter = rt.enter();
+            SharedCounting::new(url, shared.live_nodes.clone(), &metrics.registry)?
+        };
+        if !rt.block_on(counting.check()) {
+            let health = counting.health();
+            eprintln!(
+                "tollgate: redis {} does not answer ({}): counting on node-local limits until it does",
+                health.url,
+                health.last_error.unwrap_or_default()
+            );
+        }
+        rt.spawn(counting.clone().run());
+        let _ = shared.counting.set(counting);
+    }
+
     let access_log = AccessLog::start(&args.access_log, metrics.access_log_dropped.clone())
         .with_context(|| format!("opening the access log {}", args.access_log))?;
     reopen_logs_on_signals(&rt, access_log.clone())?;
 
-    let live_nodes = Arc::new(edge::cluster::LiveNodes::new());
+    // One count of live nodes: the cluster feed keeps it, Redis fallback divides by it.
+    let live_nodes = shared.live_nodes.clone();
     let cluster = start_cluster(&args, &rt, &store, &shared.metrics.registry, &live_nodes)?;
 
     // The console starts its metrics sampler on the admin runtime.

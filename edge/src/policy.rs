@@ -13,9 +13,11 @@ use http::StatusCode;
 use pingora_core::{Error, ErrorType};
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
+use policies::shared::Step;
 use policies::{Chain, Clock, Counters, Policy, PolicySpec, Problem, RequestView};
 use prometheus::{IntCounter, IntCounterVec};
 
+use crate::cluster::counting::SharedCounting;
 use crate::gateway::{Gateway, RequestCtx};
 use crate::respond::Rejection;
 use crate::routing;
@@ -185,6 +187,52 @@ impl Gateway {
                 Some(Rejection::from_policy(r))
             }
         }
+    }
+
+    /// [`Gateway::run_policies`] with the limits counted in Redis (`--redis`): the chain
+    /// stops where counts must be made, they are made (one round trip, or none for a
+    /// refusal already known, or node-local while Redis is away), and the chain resumes.
+    pub(crate) async fn run_policies_shared(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        counting: &SharedCounting,
+    ) -> Option<Rejection> {
+        let RequestCtx {
+            snapshot,
+            route,
+            policy_state,
+            client_ip,
+            body_limit,
+            ..
+        } = ctx;
+        let snapshot = snapshot.as_deref()?;
+        let policies = snapshot.routes.get((*route)?)?.policies.as_deref()?;
+        *body_limit = policies.max_body;
+        let view = view(session.req_header(), *client_ip);
+        let now = policies::SystemClock.now();
+        let mut from = 0;
+        let refusal = loop {
+            let step = policies.chain.on_request_shared(
+                &view,
+                policy_state,
+                &snapshot.directory,
+                now,
+                from,
+            );
+            match step {
+                Step::Done(policies::Verdict::Continue) => return None,
+                Step::Done(policies::Verdict::Respond(r)) => break r,
+                Step::Count(pending) => {
+                    if let Some(r) = counting.count(&pending, policy_state).await {
+                        break r;
+                    }
+                    from = pending.resume();
+                }
+            }
+        };
+        policies.count_rejection(refusal.policy, refusal.status);
+        Some(Rejection::from_policy(refusal))
     }
 
     /// The request target for the upstream when it is not the client's, into

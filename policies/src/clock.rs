@@ -54,7 +54,7 @@ impl Clock for ManualClock {
 }
 
 /// Nanoseconds in `d`, saturating at `u64::MAX` (year 2554).
-pub(crate) fn duration_nanos(d: Duration) -> u64 {
+pub fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 

@@ -192,6 +192,16 @@ impl Consumer {
         self.id == name || self.groups.iter().any(|g| g == name)
     }
 
+    /// The plan's rate limit, if any.
+    pub fn plan_rate(&self) -> Option<&PlanRate> {
+        self.rate.as_ref()
+    }
+
+    /// The plan's quota, if any.
+    pub fn quota(&self) -> Option<&Quota> {
+        self.quota.as_ref()
+    }
+
     /// Counts one request against the plan's rate limit, then its quota. A request refused by
     /// the rate limit does not use quota. `Ok` holds the figures of each limit counted.
     pub fn check_plan(&self, now: Duration) -> Result<[Option<RateLimitStatus>; 2], Rejection> {

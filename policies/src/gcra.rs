@@ -42,6 +42,22 @@ impl Gcra {
         self.capacity
     }
 
+    /// Nanoseconds between requests at the steady rate.
+    pub fn interval_nanos(&self) -> u64 {
+        self.interval
+    }
+
+    /// The share of this limit one of `nodes` nodes enforces on its own (while the shared
+    /// count is unreachable): the rate and the burst divided by `nodes`, at least one
+    /// request at once.
+    pub fn divided(self, nodes: usize) -> Self {
+        let nodes = (nodes as u64).max(1);
+        Self {
+            interval: self.interval.saturating_mul(nodes),
+            capacity: (self.capacity / nodes).max(1),
+        }
+    }
+
     /// Counts one request at `now` (unix nanoseconds) against `tat` if allowed.
     pub fn check(&self, tat: &AtomicU64, now: u64) -> Result<RateLimitStatus, Exceeded> {
         let horizon = now.saturating_add(self.interval.saturating_mul(self.capacity));
@@ -110,6 +126,16 @@ mod tests {
         let over = gcra.check(&tat, T0).expect_err("over");
         assert_eq!(over.retry_after_secs, 20);
         assert_eq!(over.status.reset_secs, 60);
+    }
+
+    #[test]
+    fn divided_share_allows_a_node_its_part() {
+        let gcra = Gcra::new(10, Per::Second, Some(6)).divided(3);
+        assert_eq!(gcra.capacity(), 2);
+        assert_eq!(gcra.interval_nanos(), 300_000_000);
+        let tat = AtomicU64::new(0);
+        assert_eq!((0..10).filter(|_| gcra.check(&tat, T0).is_ok()).count(), 2);
+        assert_eq!(Gcra::new(1, Per::Second, None).divided(5).capacity(), 1);
     }
 
     #[test]

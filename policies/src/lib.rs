@@ -30,6 +30,7 @@ pub mod rate_limit;
 pub mod request;
 pub mod request_size;
 pub mod rewrite;
+pub mod shared;
 pub mod spec;
 pub mod verdict;
 

@@ -99,6 +99,10 @@ impl Quota {
     pub fn limit(&self) -> u64 {
         self.limit
     }
+
+    pub fn per(&self) -> QuotaPeriod {
+        self.per
+    }
 }
 
 /// A consumer's quota usage in the current period (`GET /consumers/{id}/usage`).

@@ -173,6 +173,10 @@ impl KeyedLimiter {
         self.gcra.check(tat, now)
     }
 
+    pub fn gcra(&self) -> Gcra {
+        self.gcra
+    }
+
     /// Drops keys that are back to a full bucket at `now` (the inserts do it too, as
     /// shards grow; this is for whoever wants it done now).
     pub fn sweep(&self, now: Duration) {
@@ -197,6 +201,8 @@ impl KeyedLimiter {
 pub struct RateLimit {
     by: LimitBy,
     limiter: Arc<KeyedLimiter>,
+    /// `route:index`: names this policy's counts in a shared store ([`crate::shared`]).
+    name: Arc<str>,
 }
 
 impl RateLimit {
@@ -228,6 +234,7 @@ impl RateLimit {
         Ok(Self {
             by,
             limiter: registry.route_limiter(route, index, spec),
+            name: format!("{route}:{index}").into(),
         })
     }
 
@@ -264,6 +271,15 @@ impl RateLimit {
         }
     }
 
+    pub fn by(&self) -> &LimitBy {
+        &self.by
+    }
+
+    /// `route:index`, the policy's name in shared keys.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn limiter(&self) -> &Arc<KeyedLimiter> {
         &self.limiter
     }
@@ -274,7 +290,7 @@ impl RateLimit {
     }
 }
 
-fn ip_bytes(ip: IpAddr, buf: &mut [u8; 17]) -> &[u8] {
+pub(crate) fn ip_bytes(ip: IpAddr, buf: &mut [u8; 17]) -> &[u8] {
     buf[0] = IP_TAG;
     let octets = match ip {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
@@ -292,6 +308,10 @@ pub struct PlanRate {
 }
 
 impl PlanRate {
+    pub fn gcra(&self) -> Gcra {
+        self.gcra
+    }
+
     /// Counts one request of the consumer at `now` (unix nanoseconds).
     pub fn check(&self, now: u64) -> Result<crate::RateLimitStatus, Rejection> {
         self.gcra

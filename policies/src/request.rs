@@ -168,7 +168,8 @@ impl RequestState {
         self.rate_limit
     }
 
-    pub(crate) fn record_limit(&mut self, status: RateLimitStatus) {
+    /// Records a limit counted for this request (the tightest one makes the headers).
+    pub fn record_limit(&mut self, status: RateLimitStatus) {
         self.rate_limit = Some(RateLimitStatus::tighter(self.rate_limit, status));
     }
 }

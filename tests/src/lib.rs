@@ -23,6 +23,7 @@ pub mod hosts;
 pub mod load;
 pub mod metrics;
 pub mod raw;
+pub mod redis;
 pub mod runtime;
 pub mod scripted;
 pub mod tls_upstream;
@@ -36,6 +37,7 @@ pub use gateway::{
     free_port, run_cli, tollgate_bin, CliOutput, Gateway, GatewayOptions, ADMIN_TOKEN,
 };
 pub use load::{Load, LoadReport};
+pub use redis::RedisServer;
 pub use scripted::ScriptedServer;
 pub use upstream::{EchoServer, Echoed};
 pub use wait::wait_until;

@@ -35,6 +35,9 @@ pub(crate) struct Status {
     /// On a follower only: its feed from the control node.
     #[serde(skip_serializing_if = "Option::is_none")]
     follow: Option<crate::cluster::FollowStatus>,
+    /// With `--redis`: whether the Redis that shares limits answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<crate::live::RedisStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +84,7 @@ pub(crate) async fn status(State(state): State<AdminState>) -> Json<Status> {
         last_reload_error: live.last_reload_error(),
         store: state.store().health(),
         follow: state.inner.cluster.following.as_ref().map(|f| f.status()),
+        redis: live.redis(),
     })
 }
 
@@ -91,7 +95,7 @@ pub(crate) async fn usage(
     Path(consumer): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require_consumer(&state, &consumer)?;
-    let report = match state.live().usage(&consumer) {
+    let report = match state.live().shared_usage(&consumer).await {
         Some(report) => serde_json::to_value(report).map_err(ApiError::internal)?,
         None => serde_json::json!({
             "period": null, "used": 0, "limit": null, "remaining": null, "resets_at": null

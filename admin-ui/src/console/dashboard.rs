@@ -59,6 +59,26 @@ pub(crate) async fn show(
             </div>
         }
     });
+    // With `--redis`: whether limits are shared; a card, and a warning while they are not.
+    let redis = state.live.redis();
+    let redis_error = redis.as_ref().filter(|r| !r.up).map(|r| {
+        view! {
+            <div class="flash err" role="alert">
+                "Redis (" {r.url.clone()} ") does not answer: each node enforces its share of \
+                 every rate limit and quota until it does; quota counts are added when it is \
+                 back. Last error: "
+                {r.last_error.clone().unwrap_or_default()}
+            </div>
+        }
+    });
+    let redis_card = redis.map(|r| {
+        let (class, value) = if r.up {
+            ("stat ok", "up")
+        } else {
+            ("stat err", "down")
+        };
+        stat(class, "Redis", value.to_owned(), "shared limits")
+    });
     let health_class = match (health.len(), healthy) {
         (0, _) => "stat",
         (n, h) if h == n => "stat ok",
@@ -78,6 +98,7 @@ pub(crate) async fn show(
             {stat("stat", "p99 latency", millis(overall.p99), "last minute")}
             {stat(health_class, "Healthy targets", format!("{healthy}/{}", health.len()), "all upstreams")}
             {stat("stat", "Config revision", revision.to_string(), "applied")}
+            {redis_card}
         </div>
     };
     let span = CHART_SPAN.as_secs_f64();
@@ -110,6 +131,7 @@ pub(crate) async fn show(
     let upstreams = health_list(state);
     let body = view! {
         {store_error}
+        {redis_error}
         {reload_error}
         <div id="live" data-live="1">
             {cards}

@@ -24,13 +24,18 @@ pub(crate) async fn usage(
             Some(("/consumers/new".to_owned(), "Create a consumer".to_owned())),
         )
     } else {
+        let mut usages = Vec::with_capacity(config.consumers.len());
+        for c in &config.consumers {
+            usages.push(state.live.shared_usage(&c.id).await);
+        }
         let rows = config
             .consumers
             .iter()
-            .map(|c| {
+            .zip(usages)
+            .map(|(c, usage)| {
                 let plan = c.plan.clone().unwrap_or_else(|| "—".to_owned());
                 let href = format!("/consumers/{}", c.id);
-                let figures = match state.live.usage(&c.id) {
+                let figures = match usage {
                     None => view! {
                         <td colspan="5" class="muted">"no quota"</td>
                     }

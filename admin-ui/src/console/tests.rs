@@ -31,6 +31,7 @@ pub(super) struct FakeLive {
     pub health: Vec<TargetHealth>,
     pub usage: Option<UsageReport>,
     pub reload_error: Option<String>,
+    pub redis: Option<crate::RedisStatus>,
 }
 
 impl LiveView for FakeLive {
@@ -45,6 +46,9 @@ impl LiveView for FakeLive {
     }
     fn last_reload_error(&self) -> Option<String> {
         self.reload_error.clone()
+    }
+    fn redis(&self) -> Option<crate::RedisStatus> {
+        self.redis.clone()
     }
 }
 

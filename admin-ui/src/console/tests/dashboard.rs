@@ -161,3 +161,41 @@ async fn dashboard_says_when_the_store_cannot_write_until_it_recovers() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn dashboard_shows_whether_redis_shares_the_limits() {
+    let live = |up: bool| FakeLive {
+        redis: Some(crate::RedisStatus {
+            url: "redis://app:***@cache:6379".into(),
+            up,
+            last_error: (!up).then(|| "connection refused".to_owned()),
+        }),
+        ..FakeLive::default()
+    };
+    let down = Console::with(
+        live(false),
+        Registry::new(),
+        std::time::Duration::from_secs(3600),
+    );
+    let session = down.login().await;
+    let page = session.get(&down, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("does not answer"), "a warning");
+    assert!(page.body.contains("connection refused"));
+    assert!(page.body.contains("redis://app:***@cache:6379"));
+    assert!(page.body.contains(">down<"), "the Redis card");
+    let up = Console::with(
+        live(true),
+        Registry::new(),
+        std::time::Duration::from_secs(3600),
+    );
+    let session = up.login().await;
+    let page = session.get(&up, "/").await;
+    assert!(page.body.contains(">up<"), "the Redis card");
+    assert!(!page.body.contains("does not answer"));
+    // Without --redis, no card.
+    let none = Console::new();
+    let session = none.login().await;
+    let page = session.get(&none, "/").await;
+    assert!(!page.body.contains("Redis"));
+}

@@ -1,0 +1,315 @@
+//! Rate limits and quotas shared through Redis (`--redis`): several real gateway nodes
+//! (separate data directories, the same config imported into each) naming one real
+//! `redis-server` count exactly as one; Redis killed mid-traffic, no request fails and the
+//! counts made meanwhile reach Redis once it is back.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use serde_json::{json, Value};
+use tests::admin::upstream_spec;
+use tests::RedisServer;
+use tests::{http_client, send, wait_until, Answer, EchoServer, Gateway, GatewayOptions};
+
+/// Nodes sharing one Redis and one config, with an echo upstream `up`.
+struct Cluster {
+    redis: RedisServer,
+    nodes: Vec<Gateway>,
+    _upstream: EchoServer,
+    client: reqwest::blocking::Client,
+}
+
+/// Two consumers: `ratey` (no plan) for the route limit, `quoty` (plan `daily`: 25 a day)
+/// for the quota; each with one API key, the same on every node.
+fn config_objects() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "plans",
+            json!({"id": "daily", "quota": {"requests": 25, "per": "day"}}),
+        ),
+        ("consumers", json!({"id": "ratey"})),
+        ("consumers", json!({"id": "quoty", "plan": "daily"})),
+        (
+            "routes",
+            json!({"id": "limited", "paths": ["/limited"], "upstream": "up", "policies": [
+                {"type": "key_auth"},
+                {"type": "rate_limit", "requests": 10, "per": "hour", "key": "consumer"}
+            ]}),
+        ),
+        (
+            "routes",
+            json!({"id": "metered", "paths": ["/metered"], "upstream": "up",
+                   "policies": [{"type": "key_auth"}]}),
+        ),
+    ]
+}
+
+impl Cluster {
+    /// `n` nodes on a fresh Redis; returns the cluster and the keys of `ratey` and `quoty`.
+    fn start(n: usize) -> Result<(Cluster, String, String)> {
+        let redis = RedisServer::start()?;
+        let upstream = EchoServer::start("up")?;
+        let mut nodes = Vec::new();
+        for _ in 0..n {
+            nodes.push(Gateway::start(GatewayOptions {
+                args: vec!["--redis".into(), redis.url()],
+                ..Default::default()
+            })?);
+        }
+        let first = nodes[0].admin();
+        first.create_upstream(&upstream_spec("up", &[upstream.addr()]))?;
+        for (collection, body) in config_objects() {
+            first
+                .post(&format!("/api/v1/{collection}"), &body)?
+                .expect_status(201, &format!("creating {collection} {body}"))?;
+        }
+        let key = |consumer: &str| -> Result<String> {
+            let created = first
+                .post(&format!("/api/v1/consumers/{consumer}/keys"), &json!({}))?
+                .expect_status(201, "creating a key")?
+                .body;
+            created["key"]
+                .as_str()
+                .map(str::to_owned)
+                .context("no key in the answer")
+        };
+        let (ratey, quoty) = (key("ratey")?, key("quoty")?);
+        let config = first
+            .get("/api/v1/config")?
+            .expect_status(200, "exporting the config")?
+            .body;
+        for node in &nodes[1..] {
+            node.admin().replace_config(&config)?;
+        }
+        Ok((
+            Cluster {
+                redis,
+                nodes,
+                _upstream: upstream,
+                client: http_client(),
+            },
+            ratey,
+            quoty,
+        ))
+    }
+
+    fn get(&self, node: usize, path: &str, key: &str) -> Result<Answer> {
+        send(
+            &self.client,
+            "GET",
+            &self.nodes[node].url(path),
+            &[("x-api-key", key)],
+        )
+    }
+
+    /// `GET path` `count` times at once, spread over every node; the statuses.
+    fn burst(&self, path: &str, key: &str, count: usize) -> Result<Vec<u16>> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..count)
+                .map(|i| s.spawn(move || self.get(i % self.nodes.len(), path, key)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("request thread panicked"))?
+                        .map(|a| a.status)
+                })
+                .collect()
+        })
+    }
+
+    fn redis_up(&self, node: usize) -> Result<Option<f64>> {
+        let text = self.nodes[node].metrics_text()?;
+        let samples = tests::metrics::parse(&text);
+        Ok(tests::metrics::samples(&samples, "tollgate_redis_up")
+            .first()
+            .map(|s| s.value))
+    }
+
+    /// The quota key of `consumer` today, as the nodes name it.
+    fn quota_key(&self, consumer: &str) -> Result<String> {
+        let keys = self.redis.keys(&format!("tg:q:{{c:{consumer}}}:day:*"))?;
+        ensure!(keys.len() == 1, "quota keys of {consumer}: {keys:?}");
+        Ok(keys[0].clone())
+    }
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[test]
+fn a_rate_limit_is_exact_across_nodes() -> Result<()> {
+    let (c, ratey, _) = Cluster::start(3)?;
+    // One at a time, round robin over three nodes: 10 an hour in all, not 10 per node.
+    let mut statuses = Vec::new();
+    for i in 0..24 {
+        let answer = c.get(i % 3, "/limited", &ratey)?;
+        if answer.status == 429 {
+            ensure!(answer.header("retry-after").is_some(), "{answer:?}");
+            ensure!(answer.header("ratelimit-limit") == Some("10"), "{answer:?}");
+            ensure!(
+                answer.json()?["error"] == "rate limit exceeded",
+                "{answer:?}"
+            );
+        } else {
+            ensure!(answer.status == 200, "{} {}", answer.status, answer.text);
+            // The shared figures, whichever node answered.
+            let left = (9 - i as i64).to_string();
+            ensure!(
+                answer.header("ratelimit-remaining") == Some(left.as_str()),
+                "request {i}: {:?}",
+                answer.headers
+            );
+        }
+        statuses.push(answer.status);
+    }
+    ensure!(count(&statuses, 200) == 10, "{statuses:?}");
+    ensure!(statuses[..10].iter().all(|s| *s == 200), "{statuses:?}");
+    // Then at once, from every node: still nothing more.
+    let more = c.burst("/limited", &ratey, 12)?;
+    ensure!(count(&more, 429) == 12, "{more:?}");
+    Ok(())
+}
+
+#[test]
+fn a_day_quota_is_exact_across_nodes_under_concurrency() -> Result<()> {
+    let (c, _, quoty) = Cluster::start(3)?;
+    let statuses = c.burst("/metered", &quoty, 40)?;
+    ensure!(count(&statuses, 200) == 25, "{statuses:?}");
+    ensure!(count(&statuses, 429) == 15, "{statuses:?}");
+    let key = c.quota_key("quoty")?;
+    ensure!(c.redis.get_int(&key)? == 25, "redis count");
+    // Every node's usage endpoint reads the shared count.
+    for node in &c.nodes {
+        let usage = node
+            .admin()
+            .get("/api/v1/consumers/quoty/usage")?
+            .expect_status(200, "usage")?
+            .body;
+        ensure!(usage["used"] == 25 && usage["remaining"] == 0, "{usage}");
+        ensure!(usage["limit"] == 25 && usage["period"] == "day", "{usage}");
+    }
+    let refused = c.get(1, "/metered", &quoty)?;
+    ensure!(refused.status == 429, "{refused:?}");
+    ensure!(refused.json()?["error"] == "quota exceeded", "{refused:?}");
+    Ok(())
+}
+
+#[test]
+fn traffic_flows_while_redis_is_away_and_its_counts_reach_redis_when_back() -> Result<()> {
+    let (mut c, _, quoty) = Cluster::start(2)?;
+    for i in 0..4 {
+        ensure!(c.get(i % 2, "/metered", &quoty)?.status == 200, "before");
+    }
+    ensure!(c.redis.get_int(&c.quota_key("quoty")?)? == 4);
+    ensure!(c.redis_up(0)? == Some(1.0) && c.redis_up(1)? == Some(1.0));
+    c.redis.kill()?;
+    // No request fails: each node counts its share (25 / 1 live node: the follow feed
+    // is not running, so each node knows of itself only).
+    let statuses = c.burst("/metered", &quoty, 10)?;
+    ensure!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    let passed_while_away = count(&statuses, 200);
+    ensure!(passed_while_away == 10, "{statuses:?}");
+    for node in 0..2 {
+        wait_until("tollgate_redis_up 0", Duration::from_secs(10), || {
+            Ok((c.redis_up(node)? == Some(0.0)).then_some(()))
+        })?;
+        let status = c.nodes[node]
+            .admin()
+            .get("/api/v1/status")?
+            .expect_status(200, "status")?
+            .body;
+        ensure!(status["redis"]["up"] == false, "{status}");
+        ensure!(status["redis"]["last_error"].is_string(), "{status}");
+        ensure!(status["redis"]["url"] == c.redis.url().as_str(), "{status}");
+    }
+    // Back (empty: no persistence): the counts made meanwhile are added.
+    c.redis.restart()?;
+    for node in 0..2 {
+        wait_until("tollgate_redis_up 1", Duration::from_secs(10), || {
+            Ok((c.redis_up(node)? == Some(1.0)).then_some(()))
+        })?;
+    }
+    let key = c.quota_key("quoty")?;
+    ensure!(
+        c.redis.get_int(&key)? == passed_while_away as i64,
+        "redis holds {} after the restart",
+        c.redis.get_int(&key)?
+    );
+    let ttl = c.redis.cmd(&["TTL", &key])?.as_int().unwrap_or(-1);
+    ensure!(ttl > 0 && ttl <= 86_400, "TTL {ttl}");
+    // And counting is shared again.
+    ensure!(c.get(0, "/metered", &quoty)?.status == 200);
+    ensure!(c.redis.get_int(&key)? == passed_while_away as i64 + 1);
+    Ok(())
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the process `pid`.
+fn signal(pid: u32, signal: &str) -> Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill -{signal} {pid}");
+    Ok(())
+}
+
+#[test]
+fn a_hung_redis_times_out_into_local_counting_and_loses_nothing() -> Result<()> {
+    let (c, _, quoty) = Cluster::start(1)?;
+    ensure!(c.get(0, "/metered", &quoty)?.status == 200);
+    let key = c.quota_key("quoty")?;
+    let pid = c.redis.pid().context("redis runs")?;
+    // Stopped, not gone: the connection stays open and nothing answers.
+    signal(pid, "STOP")?;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(c.get(0, "/metered", &quoty)?.status);
+    }
+    ensure!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    wait_until("tollgate_redis_up 0", Duration::from_secs(10), || {
+        Ok((c.redis_up(0)? == Some(0.0)).then_some(()))
+    })?;
+    let status = c.nodes[0].admin().get("/api/v1/status")?.body;
+    ensure!(status["redis"]["up"] == false, "{status}");
+    signal(pid, "CONT")?;
+    wait_until("tollgate_redis_up 1", Duration::from_secs(10), || {
+        Ok((c.redis_up(0)? == Some(1.0)).then_some(()))
+    })?;
+    // 1 before, 6 while stopped. The request that timed out may also have been counted by
+    // Redis once it ran again (its script was already sent): at most one more.
+    let held = c.redis.get_int(&key)?;
+    ensure!((7..=8).contains(&held), "redis holds {held}");
+    Ok(())
+}
+
+#[test]
+fn a_redis_url_that_is_not_one_stops_the_start_with_its_flag_named() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_string_lossy().into_owned();
+    let out = tests::run_cli(
+        &[
+            "run",
+            "--data-dir",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--redis",
+            "http://user:hunter2@cache:6379",
+        ],
+        &[],
+    )?;
+    ensure!(out.code() != Some(0), "exit {:?}", out.code());
+    let text = out.all_output();
+    ensure!(text.contains("--redis"), "{text}");
+    ensure!(!text.contains("hunter2"), "the password is printed: {text}");
+    Ok(())
+}
