@@ -3,6 +3,7 @@
 //! counts a request's limits atomically (EVALSHA, loaded on first use). What happens when
 //! Redis is away is `counting.rs`'s business, not this module's.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use policies::shared::{Count, Limit};
@@ -71,9 +72,18 @@ pub struct Answer {
 }
 
 /// A connection to the Redis named by `--redis`.
+///
+/// Two multiplexed connections, each driven by a task on the runtime that uses it: one for
+/// the admin runtime (start-up check, the watch, usage reads, counts added after an
+/// outage), and one made on the proxy's runtime by its first count. With a single
+/// connection every count crossed from the proxy's threads to the admin runtime's task and
+/// back, two thread wake-ups per request.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    proxy: Arc<OnceLock<ConnectionManager>>,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
     script: Script,
 }
 
@@ -96,9 +106,23 @@ impl RedisStore {
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
         Ok(Self {
-            conn: ConnectionManager::new_lazy_with_config(client, config)?,
+            conn: ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
+            proxy: Arc::new(OnceLock::new()),
+            client,
+            config,
             script: Script::new(COUNT_SCRIPT),
         })
+    }
+
+    /// The proxy's connection, made on the calling (proxy) runtime the first time.
+    fn proxy_conn(&self) -> Result<ConnectionManager, RedisError> {
+        if let Some(conn) = self.proxy.get() {
+            return Ok(conn.clone());
+        }
+        let conn =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())?;
+        // Two first counts at once each make one; the loser's is dropped unused.
+        Ok(self.proxy.get_or_init(|| conn).clone())
     }
 
     /// Counts `counts` in order in one round trip; one [`Answer`] per count looked at (the
@@ -117,7 +141,7 @@ impl RedisStore {
                 }
             };
         }
-        let raw: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
+        let raw: Vec<i64> = invocation.invoke_async(&mut self.proxy_conn()?).await?;
         let clamp = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(raw
             .chunks_exact(4)
@@ -153,10 +177,19 @@ impl RedisStore {
     }
 
     /// Whether Redis answers.
+    /// Pings on both connections (the proxy's once it exists): Redis counts as back only
+    /// when the proxy's connection has reconnected too, so the first count after an outage
+    /// does not fail on a connection still broken.
     pub async fn ping(&self) -> Result<(), RedisError> {
         redis::cmd("PING")
             .query_async::<()>(&mut self.conn.clone())
-            .await
+            .await?;
+        if let Some(proxy) = self.proxy.get() {
+            redis::cmd("PING")
+                .query_async::<()>(&mut proxy.clone())
+                .await?;
+        }
+        Ok(())
     }
 }
 
