@@ -227,6 +227,10 @@ pub struct FeedAnswer {
     pub revision: u64,
     /// Gateway nodes serving traffic: the control node's connected followers and itself.
     pub nodes: usize,
+    /// The identity of the control node's store (`storage::Store::id`): revisions count
+    /// within it. Absent from a control node of a build before identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<storage::Config>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -251,6 +255,9 @@ pub mod query {
     pub const NODE: &str = "node";
     pub const ADDRESS: &str = "address";
     pub const VERSION: &str = "version";
+    /// The identity of the control node's store the follower's config came from
+    /// (`storage::Store::id`); absent before its first sync.
+    pub const STORE: &str = "store";
 }
 
 /// Path of the feed on the control node's admin listener.

@@ -446,3 +446,59 @@ fn a_follower_follows_an_https_control_node_it_can_verify() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_control_node_on_another_store_is_never_mixed_into_a_followers_config() -> Result<()> {
+    // Revisions count within one store. A control node started again on another data
+    // directory counts from 0: its revisions must not be applied on top of the config a
+    // follower took from the old store, and an empty store must not wipe the follower.
+    let upstream = EchoServer::start("backend")?;
+    let mut control = control()?;
+    let admin = control.admin();
+    admin.create_upstream(&upstream_spec("backend", &[upstream.addr()]))?;
+    for id in ["a1", "a2", "a3"] {
+        admin.create_route(&route_spec(id, &[&format!("/{id}")], "backend"))?;
+    }
+    let follower = follower(&control, "edge-1", CLUSTER_TOKEN)?;
+    wait_served(&[&follower], "/a3/x", None, 200)?;
+
+    // The control node's data directory is replaced by an empty one: same address.
+    control.kill9()?;
+    std::fs::remove_dir_all(control.data_dir())?;
+    std::fs::create_dir_all(control.data_dir())?;
+    control.start_again()?;
+    wait_until("the follower refusing the empty store", CONVERGE, || {
+        Ok(follower
+            .stderr()
+            .contains("is empty (a new data directory?)")
+            .then_some(()))
+    })?;
+    ensure!(
+        status_of(&follower, "/a1/x", None)? == 200,
+        "the follower keeps serving its own copy"
+    );
+
+    // The new store gets its own objects (revisions 1..=5, as many as the old one had and
+    // more): the follower takes its whole config, none of the old one.
+    let admin = control.admin();
+    admin.create_upstream(&upstream_spec("backend", &[upstream.addr()]))?;
+    for id in ["b1", "b2", "b3", "b4"] {
+        admin.create_route(&route_spec(id, &[&format!("/{id}")], "backend"))?;
+    }
+    wait_served(&[&follower], "/b4/x", None, 200)?;
+    for gone in ["/a1/x", "/a2/x", "/a3/x"] {
+        ensure!(
+            status_of(&follower, gone, None)? == 404,
+            "{gone} of the old store"
+        );
+    }
+    let config = follower.admin().get("/api/v1/routes")?.body;
+    let ids: Vec<&str> = config
+        .as_array()
+        .context("routes")?
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    ensure!(ids == ["b1", "b2", "b3", "b4"], "{ids:?}");
+    Ok(())
+}

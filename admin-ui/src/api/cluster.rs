@@ -48,11 +48,21 @@ pub(crate) async fn feed(
     }
     let (caller, wait) = parse(&params)?;
     let after = caller.revision;
+    // Revisions count within one store: a follower whose config came from another store
+    // (this node restarted on another data directory, restored, replaced) gets the whole
+    // config, whatever its revision, and never these revisions on top of that config.
+    let same_store = params
+        .get(query::STORE)
+        .is_none_or(|followed| followed == state.store().id());
     let _polling = cluster.nodes.poll(caller, crate::unix_now());
     let store = state.store();
     let mut changed = store.subscribe();
     let deadline = tokio::time::Instant::now() + wait;
     let feed = loop {
+        if !same_store {
+            let (revision, config) = store.current();
+            break Feed::Whole { revision, config };
+        }
         match store.changes_after(after) {
             Feed::Current { .. } => {
                 // Subscribed before looking: a change made since wakes this at once.
@@ -66,7 +76,8 @@ pub(crate) async fn feed(
     };
     let nodes = cluster.nodes.connected() + 1;
     // A whole config may hold 100,000 keys: encoded off the async workers.
-    let body = tokio::task::spawn_blocking(move || encode(&feed, nodes))
+    let id = store.id().to_owned();
+    let body = tokio::task::spawn_blocking(move || encode(&feed, nodes, &id))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
@@ -79,12 +90,13 @@ pub(crate) async fn feed(
 
 /// The feed answer as JSON, borrowing what the store holds ([`crate::cluster::FeedAnswer`]
 /// is the owned form followers read).
-fn encode(feed: &Feed, nodes: usize) -> Result<Vec<u8>, serde_json::Error> {
+fn encode(feed: &Feed, nodes: usize, store: &str) -> Result<Vec<u8>, serde_json::Error> {
     #[derive(Serialize)]
     struct Answer<'a> {
         mode: FeedMode,
         revision: u64,
         nodes: usize,
+        store: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         config: Option<&'a storage::Config>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,6 +107,7 @@ fn encode(feed: &Feed, nodes: usize) -> Result<Vec<u8>, serde_json::Error> {
             mode: FeedMode::Current,
             revision: *revision,
             nodes,
+            store,
             config: None,
             changes: None,
         },
@@ -102,6 +115,7 @@ fn encode(feed: &Feed, nodes: usize) -> Result<Vec<u8>, serde_json::Error> {
             mode: FeedMode::Changes,
             revision: *revision,
             nodes,
+            store,
             config: None,
             changes: Some(deltas.iter().map(AsRef::as_ref).collect()),
         },
@@ -109,6 +123,7 @@ fn encode(feed: &Feed, nodes: usize) -> Result<Vec<u8>, serde_json::Error> {
             mode: FeedMode::Whole,
             revision: *revision,
             nodes,
+            store,
             config: Some(config),
             changes: None,
         },

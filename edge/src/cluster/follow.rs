@@ -50,6 +50,13 @@ pub enum FollowError {
     Join(#[from] tokio::task::JoinError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(
+        "the control node's store is another one than this node's config came from ({followed}, \
+         now {now}) and it is empty (a new data directory?): not applied, this node keeps \
+         serving its own copy; restore the control node's data, or remove this node's data \
+         directory to take the empty config"
+    )]
+    EmptyOtherStore { followed: String, now: String },
 }
 
 /// What `tollgate run --follow` was given.
@@ -162,23 +169,24 @@ impl Follower {
         let this = Arc::new(self);
         tokio::spawn(Arc::clone(&this).update_lag());
         let mut backoff = Backoff::default();
-        let mut failing = false;
+        let mut failing: Option<std::mem::Discriminant<FollowError>> = None;
         loop {
             match this.poll_once().await {
                 Ok(revision) => {
-                    if failing {
+                    if failing.take().is_some() {
                         tracing::info!(url = %this.config.url, revision, "following the control node again");
-                        failing = false;
                     }
                     backoff.reset();
                 }
                 Err(e) => {
                     this.following.disconnected();
                     let pause = backoff.next_pause();
-                    // The first failure of a run is a warning; the repeats are debug.
-                    if !failing {
+                    // The first failure of each kind in a run is a warning; the repeats
+                    // are debug.
+                    let kind = std::mem::discriminant(&e);
+                    if failing != Some(kind) {
                         tracing::warn!(url = %this.config.url, error = %e, "config feed failed; retrying with backoff");
-                        failing = true;
+                        failing = Some(kind);
                     } else {
                         tracing::debug!(url = %this.config.url, error = %e, ?pause, "config feed failed again");
                     }
@@ -191,6 +199,7 @@ impl Follower {
     /// One feed request and what it brings applied; returns the local revision after it.
     async fn poll_once(&self) -> Result<u64, FollowError> {
         let after = self.store.revision();
+        let followed = self.store.followed_store()?;
         // Not connected yet (start, or after a failure): ask without waiting, so the
         // control node answers at once and the status says connected (and in sync) at once.
         let wait = if self.following.status().connected {
@@ -198,7 +207,7 @@ impl Follower {
         } else {
             0
         };
-        let answer = self
+        let mut request = self
             .client
             .get(format!("{}{FEED_PATH}", self.config.url))
             .bearer_auth(&self.config.token)
@@ -208,7 +217,11 @@ impl Follower {
                 (query::NODE, self.config.node_id.clone()),
                 (query::ADDRESS, self.config.address.clone()),
                 (query::VERSION, self.config.version.clone()),
-            ])
+            ]);
+        if let Some(followed) = &followed {
+            request = request.query(&[(query::STORE, followed)]);
+        }
+        let answer = request
             .timeout(Duration::from_secs(wait) + ANSWER_TIMEOUT)
             .send()
             .await?;
@@ -231,11 +244,38 @@ impl Follower {
             let answer: FeedAnswer = serde_json::from_slice(&body)?;
             drop(body);
             let nodes = answer.nodes;
+            let from = answer.store.clone();
+            // Another store than the one this config came from: the control node answers
+            // with its whole config (never its revisions on top of ours). An empty one is
+            // far more often a control node started on a wrong or new data directory than
+            // an operator's wish: it is not taken over a config that has something.
+            let other_store = matches!((&followed, &from), (Some(f), Some(n)) if f != n);
+            if other_store
+                && answer.config.as_ref().is_some_and(is_empty)
+                && !is_empty(&store.config())
+            {
+                return Err(FollowError::EmptyOtherStore {
+                    followed: followed.unwrap_or_default(),
+                    now: from.unwrap_or_default(),
+                });
+            }
             let replica = replica_of(answer)?;
             let revision = match replica {
                 Some(replica) => store.apply_replica(replica, &source)?,
                 None => store.revision(),
             };
+            if let Some(from) = from.filter(|n| followed.as_deref() != Some(n.as_str())) {
+                store.set_followed_store(&from)?;
+                if other_store {
+                    tracing::warn!(
+                        url = %source,
+                        followed = followed.as_deref().unwrap_or_default(),
+                        now = %from,
+                        revision,
+                        "the control node's store is another one than this node's config came from: took its whole config"
+                    );
+                }
+            }
             Ok::<_, FollowError>((revision, nodes))
         })
         .await??;
@@ -262,6 +302,18 @@ impl Follower {
             self.lag.set(lag);
         }
     }
+}
+
+/// Whether `config` holds nothing at all.
+fn is_empty(config: &storage::Config) -> bool {
+    config.upstreams.is_empty()
+        && config.routes.is_empty()
+        && config.consumers.is_empty()
+        && config.plans.is_empty()
+        && config.jwt_issuers.is_empty()
+        && config.certificates.is_empty()
+        && config.keys.is_empty()
+        && config.credentials.is_empty()
 }
 
 /// What a feed answer asks the store to apply (`None`: nothing changed). A mode without
