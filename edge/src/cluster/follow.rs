@@ -57,6 +57,8 @@ pub enum FollowError {
          directory to take the empty config"
     )]
     EmptyOtherStore { followed: String, now: String },
+    #[error("the control node's answer is over {cap} bytes: not read")]
+    TooBig { cap: usize },
 }
 
 /// What `tollgate run --follow` was given.
@@ -95,7 +97,11 @@ impl FollowConfig {
         if parsed.host_str().is_none_or(str::is_empty) {
             return Err(bad("names no host"));
         }
-        if parsed.path() != "/" || parsed.query().is_some() || !parsed.username().is_empty() {
+        if parsed.path() != "/"
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+            || !parsed.username().is_empty()
+        {
             return Err(bad(
                 "must be the control node's admin listener only (scheme, host, port)",
             ));
@@ -226,7 +232,7 @@ impl Follower {
             .send()
             .await?;
         let status = answer.status();
-        let body = answer.bytes().await?;
+        let body = read_capped(answer, MAX_ANSWER_BYTES).await?;
         if !status.is_success() {
             let error = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
@@ -302,6 +308,27 @@ impl Follower {
             self.lag.set(lag);
         }
     }
+}
+
+/// The largest feed answer a follower reads (a whole config of 100,000 keys is about
+/// 30 MB): a control node, or anyone on a plain `http://` path to it, cannot make a
+/// follower hold gigabytes.
+pub const MAX_ANSWER_BYTES: usize = 512 * 1024 * 1024;
+
+/// The answer's body, refused as soon as it says or turns out to be over `cap` bytes.
+async fn read_capped(mut answer: reqwest::Response, cap: usize) -> Result<Vec<u8>, FollowError> {
+    let too_big = || FollowError::TooBig { cap };
+    if answer.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = answer.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Whether `config` holds nothing at all.

@@ -32,6 +32,8 @@ fn the_follow_url_is_checked() {
         "control:9080",
         "http://control:9080/api",
         "http://u:p@control",
+        "http://control:9080#f",
+        "http://control:9080/#f",
     ] {
         assert!(
             matches!(new(bad, Some("t")), Err(FollowError::Url { .. })),
@@ -84,4 +86,47 @@ fn an_answer_missing_what_its_mode_names_is_refused_not_taken_as_empty() {
         replica_of(whole),
         Ok(Some(Replica::Whole { revision: 3, .. }))
     ));
+}
+
+#[tokio::test]
+async fn an_answer_over_the_cap_is_not_read() {
+    // A server that says (or sends) more than the cap: the follower stops, whatever the
+    // body; one within the cap is read whole.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for answer in [
+            "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n40\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+        ] {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket.write_all(answer.as_bytes()).await;
+            if answer.contains("chunked") {
+                let _ = socket.write_all(&[b'x'; 64]).await;
+                let _ = socket.write_all(b"\r\n40\r\n").await;
+                let _ = socket.write_all(&[b'x'; 64]).await;
+                let _ = socket.write_all(b"\r\n0\r\n\r\n").await;
+            }
+        }
+    });
+    let client = reqwest::Client::new();
+    let get = || client.get(format!("http://{addr}/")).send();
+    let said = get().await.expect("answer");
+    assert!(matches!(
+        super::read_capped(said, 10).await,
+        Err(FollowError::TooBig { cap: 10 })
+    ));
+    let streamed = get().await.expect("answer");
+    assert!(matches!(
+        super::read_capped(streamed, 100).await,
+        Err(FollowError::TooBig { cap: 100 })
+    ));
+    let fine = get().await.expect("answer");
+    assert_eq!(super::read_capped(fine, 10).await.expect("read"), b"hello");
 }
