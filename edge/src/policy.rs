@@ -156,14 +156,19 @@ pub fn body_over_limit(seen: &mut u64, len: usize, max: u64) -> bool {
     *seen > max
 }
 
-impl Gateway {
-    /// Runs the route's chain on the request. `Some`: the answer to send instead of
-    /// proxying (already counted in `tollgate_policy_rejections_total`).
-    pub(crate) fn run_policies(
-        &self,
-        session: &Session,
-        ctx: &mut RequestCtx,
-    ) -> Option<Rejection> {
+/// What running a route's chain starts from, borrowed from the request's context.
+struct ChainRun<'a> {
+    directory: &'a policies::Directory,
+    policies: &'a RoutePolicies,
+    state: &'a mut policies::RequestState,
+    view: RequestView<'a>,
+    now: std::time::Duration,
+}
+
+impl<'a> ChainRun<'a> {
+    /// `None` when the request has no route or its route no policies. Sets the route's
+    /// body limit on the context.
+    fn start(session: &'a Session, ctx: &'a mut RequestCtx) -> Option<Self> {
         let RequestCtx {
             snapshot,
             route,
@@ -175,12 +180,32 @@ impl Gateway {
         let snapshot = snapshot.as_deref()?;
         let policies = snapshot.routes.get((*route)?)?.policies.as_deref()?;
         *body_limit = policies.max_body;
-        let view = view(session.req_header(), *client_ip);
-        let now = policies::SystemClock.now();
-        match policies
-            .chain
-            .on_request(&view, policy_state, &snapshot.directory, now)
-        {
+        Some(ChainRun {
+            directory: &snapshot.directory,
+            policies,
+            state: policy_state,
+            view: view(session.req_header(), *client_ip),
+            now: policies::SystemClock.now(),
+        })
+    }
+}
+
+impl Gateway {
+    /// Runs the route's chain on the request. `Some`: the answer to send instead of
+    /// proxying (already counted in `tollgate_policy_rejections_total`).
+    pub(crate) fn run_policies(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> Option<Rejection> {
+        let ChainRun {
+            directory,
+            policies,
+            state,
+            view,
+            now,
+        } = ChainRun::start(session, ctx)?;
+        match policies.chain.on_request(&view, state, directory, now) {
             policies::Verdict::Continue => None,
             policies::Verdict::Respond(r) => {
                 policies.count_rejection(r.policy, r.status);
@@ -198,33 +223,23 @@ impl Gateway {
         ctx: &mut RequestCtx,
         counting: &SharedCounting,
     ) -> Option<Rejection> {
-        let RequestCtx {
-            snapshot,
-            route,
-            policy_state,
-            client_ip,
-            body_limit,
-            ..
-        } = ctx;
-        let snapshot = snapshot.as_deref()?;
-        let policies = snapshot.routes.get((*route)?)?.policies.as_deref()?;
-        *body_limit = policies.max_body;
-        let view = view(session.req_header(), *client_ip);
-        let now = policies::SystemClock.now();
+        let ChainRun {
+            directory,
+            policies,
+            state,
+            view,
+            now,
+        } = ChainRun::start(session, ctx)?;
         let mut from = 0;
         let refusal = loop {
-            let step = policies.chain.on_request_shared(
-                &view,
-                policy_state,
-                &snapshot.directory,
-                now,
-                from,
-            );
+            let step = policies
+                .chain
+                .on_request_shared(&view, state, directory, now, from);
             match step {
                 Step::Done(policies::Verdict::Continue) => return None,
                 Step::Done(policies::Verdict::Respond(r)) => break r,
                 Step::Count(pending) => {
-                    if let Some(r) = counting.count(&pending, policy_state).await {
+                    if let Some(r) = counting.count(&pending, state).await {
                         break r;
                     }
                     from = pending.resume();
