@@ -148,6 +148,13 @@ pub fn fits_http2_upstream(req: &RequestHeader) -> bool {
     pseudo + fields + ADDED_FIELDS_ALLOWANCE <= H2_UPSTREAM_MAX_HEADER_LIST
 }
 
+/// 431 for a request whose header is too big for an upstream speaking `protocol`
+/// ([`H2_UPSTREAM_MAX_HEADER_LIST`]; HTTP/1.1 upstreams take what the client may send).
+pub fn too_big_for_upstream(req: &RequestHeader, protocol: storage::Protocol) -> Option<Rejection> {
+    (protocol != storage::Protocol::Http1 && !fits_http2_upstream(req))
+        .then(Rejection::header_too_large)
+}
+
 /// Whether `value` is a host (with an optional `:port`) that the router and every
 /// upstream read alike: empty, a name of `A-Z a-z 0-9 - . _ ~`, or an IP literal in
 /// brackets (RFC 3986 3.2.2 without escapes and sub-delims). URL parsers end a host at

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use http::{Method, StatusCode, Version};
-use pingora_core::protocols::http::authority::{raw_target_authority, RawTargetAuthority};
 use pingora_core::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
@@ -19,9 +18,9 @@ use crate::request_id::{self, RequestId, RequestIds};
 use crate::respond::Rejection;
 use crate::snapshot::{CompiledRoute, Snapshot};
 use crate::upstream::{ms_at, now_ms, HashOn, InFlight};
-use crate::{downstream, forwarded, grpc, headers, response_header, routing};
+use crate::{downstream, forwarded, grpc, headers, response_header};
 
-use crate::framing::{has_body, hostile, is_plain_host, raw_has_content_length};
+use crate::framing::{has_body, hostile, raw_has_content_length};
 
 /// State shared by the proxy, the reloader and the admin server's live view.
 pub struct Shared {
@@ -166,7 +165,7 @@ impl Gateway {
             && raw_has_content_length(session);
         if let Some(r) = hostile(req, smuggled_length) {
             ctx.refusal = Some(r);
-        } else if let Err(r) = canonicalize_target(session) {
+        } else if let Err(r) = crate::target::canonicalize(session) {
             ctx.refusal = Some(r);
         } else {
             let req = session.req_header();
@@ -197,7 +196,10 @@ impl Gateway {
                 None => self.run_policies(session, ctx),
                 Some(counting) => self.run_policies_shared(session, ctx, counting).await,
             }
-            .or_else(|| too_big_for_http2_upstream(session.req_header(), ctx))
+            .or_else(|| {
+                let protocol = ctx.compiled_route()?.pool.spec.protocol;
+                crate::framing::too_big_for_upstream(session.req_header(), protocol)
+            })
             .or_else(|| self.plan_upstream_target(session.req_header(), ctx).err()),
         };
         if let Some(r) = refusal {
@@ -499,83 +501,6 @@ impl Gateway {
             consumer: ctx.policy_state.consumer_id(),
             grpc_status: ctx.grpc_status,
         });
-    }
-}
-
-/// 431 for a request whose header is too big for its route's HTTP/2 upstream
-/// ([`crate::framing::H2_UPSTREAM_MAX_HEADER_LIST`]).
-fn too_big_for_http2_upstream(req: &RequestHeader, ctx: &RequestCtx) -> Option<Rejection> {
-    let route = ctx.compiled_route()?;
-    if route.pool.spec.protocol == storage::Protocol::Http1
-        || crate::framing::fits_http2_upstream(req)
-    {
-        return None;
-    }
-    Some(Rejection::header_too_large())
-}
-
-/// Replaces the request's path by its canonical form (`routing::canonical`), so that the
-/// router, the policies, the access log and the upstream all see the same path; the query
-/// is kept byte for byte. A path with no canonical form is refused (400), and so is a
-/// target that is not a path. An absolute-form target (`http://host/p`) goes on in
-/// origin-form with its host in `Host`: RFC 9112 3.2.2 makes that host the request's
-/// (Pingora has already refused a `Host` that differs from it), so the router matches the
-/// host the upstream will serve, also when an HTTP/1.0 request has no `Host`. nginx picks
-/// its `server` by that host too.
-fn canonicalize_target(session: &mut Session) -> Result<(), Rejection> {
-    let raw = session.req_header().raw_path();
-    let (path, query, host) = if raw.first() == Some(&b'/') {
-        let (path, query) = split_query(raw);
-        (path, query, None)
-    } else if raw == b"*" {
-        // Asterisk-form (`OPTIONS *`) matches no route.
-        return Ok(());
-    } else if let RawTargetAuthority::Absolute {
-        authority,
-        path_and_query,
-        ..
-    } = raw_target_authority(raw)
-    {
-        if !is_plain_host(authority) {
-            return Err(Rejection::bad_request(
-                "the request target's host is not valid",
-            ));
-        }
-        let (path, query) = split_query(path_and_query);
-        let path: &[u8] = if path.is_empty() { b"/" } else { path };
-        (path, query, Some(authority))
-    } else {
-        // Neither origin-form, absolute-form nor `*` (`admin/x`, `foo:/x`, `?x`): there is
-        // no path to judge, and Pingora would route it as `/` and send the bytes as they
-        // came. nginx answers 400.
-        return Err(Rejection::bad_request("the request target is not a path"));
-    };
-    let canonical =
-        routing::canonical_path(path).map_err(|e| Rejection::bad_request(e.to_string()))?;
-    if canonical.is_none() && host.is_none() {
-        return Ok(());
-    }
-    let mut target = canonical.map_or_else(|| path.to_vec(), String::into_bytes);
-    target.extend_from_slice(query);
-    let host = host
-        .map(http::HeaderValue::from_bytes)
-        .transpose()
-        .map_err(|_| Rejection::bad_request("the request target's host is not valid"))?;
-    let req = session.req_header_mut();
-    req.set_raw_path(&target)
-        .map_err(|_| Rejection::bad_request("the request target is not valid"))?;
-    if let Some(host) = host {
-        req.insert_header(http::header::HOST, host)
-            .map_err(|_| Rejection::bad_request("the request target's host is not valid"))?;
-    }
-    Ok(())
-}
-
-/// `target` split before its `?` (the query keeps it).
-fn split_query(target: &[u8]) -> (&[u8], &[u8]) {
-    match target.iter().position(|b| *b == b'?') {
-        Some(q) => target.split_at(q),
-        None => (target, b""),
     }
 }
 

@@ -29,6 +29,7 @@ pub mod respond;
 pub mod response_header;
 pub mod routing;
 pub mod snapshot;
+pub mod target;
 pub mod tls;
 pub mod trim;
 pub mod upgrade;

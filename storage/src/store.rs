@@ -33,10 +33,6 @@ pub const CACHE_CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
 
 const REVISION: &[u8] = b"revision";
 const SCHEMA: &[u8] = b"schema";
-/// The store's identity ([`Store::id`]).
-const IDENTITY: &[u8] = b"store_id";
-/// On a follower, the identity of the store its config comes from.
-const FOLLOWED: &[u8] = b"followed_store";
 /// When [`Store::recover`] last wrote to check the disk takes writes again (unix seconds).
 const PROBE: &[u8] = b"probe";
 
@@ -134,7 +130,7 @@ impl Store {
             (reopen_db(dir)?, revision, config)
         };
         let trees = Trees::open(&db)?;
-        let id = identity(&db, &trees)?;
+        let id = identity::read_or_make(&db, &trees)?;
         if acknowledged != Some(revision) {
             // A store from before the file, or a crash between sled's flush and the file.
             record_acknowledged(dir, revision)?;
@@ -157,36 +153,6 @@ impl Store {
                 fault: Mutex::new(Fault::None),
             }),
         })
-    }
-
-    /// This store's identity: random, made when the store was created (or first opened
-    /// by a build that knows identities) and kept for its life. Revision numbers only mean
-    /// something within one identity: a control node restarted on another data directory
-    /// counts from 0 again, and its followers must not take its revisions as the ones they
-    /// have (the feed carries it, see `admin-ui`'s cluster feed).
-    pub fn id(&self) -> &str {
-        &self.inner.id
-    }
-
-    /// On a follower: the identity of the control node's store its config came from
-    /// (`None` before its first sync).
-    pub fn followed_store(&self) -> Result<Option<String>, StoreError> {
-        let handle = self.handle(Op::Write)?;
-        Ok(handle
-            .meta
-            .get(FOLLOWED)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    /// Records, durably, the identity of the control node's store this follower's config
-    /// now comes from.
-    pub fn set_followed_store(&self, id: &str) -> Result<(), StoreError> {
-        let handle = self.handle(Op::Write)?;
-        let written = handle
-            .meta
-            .insert(FOLLOWED, id.as_bytes())
-            .and_then(|_| handle.db.flush().map(drop));
-        written.map_err(|e| self.failed(Op::Write, e.into()))
     }
 
     /// The current config revision (0 for an empty new store).
@@ -520,17 +486,6 @@ fn reopen_db(dir: &Path) -> Result<sled::Db, StoreError> {
 /// Reads the revision, refuses a store behind its `acknowledged` revision (before writing
 /// anything to it), and checks the schema version: marks a new store, migrates an older
 /// one, refuses a newer one.
-/// The store's identity, made (and flushed) on the first open that finds none.
-fn identity(db: &sled::Db, trees: &Trees) -> Result<String, StoreError> {
-    if let Some(id) = trees.meta.get(IDENTITY)? {
-        return Ok(String::from_utf8_lossy(&id).into_owned());
-    }
-    let id = hex::encode(rand::random::<[u8; 8]>());
-    trees.meta.insert(IDENTITY, id.as_bytes())?;
-    db.flush()?;
-    Ok(id)
-}
-
 fn check_schema(
     db: &sled::Db,
     trees: &Trees,
@@ -601,6 +556,7 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+mod identity;
 mod recover;
 mod replica;
 #[cfg(test)]
