@@ -253,3 +253,23 @@ fn plan_limits_survive_recompile() {
         2
     );
 }
+
+#[test]
+fn hashes_that_differ_only_in_their_last_bytes_spread_over_buckets() {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    // Counters in the last bytes, as imported test data has them: the index's buckets
+    // are chosen by the low bits, its tags by the top seven.
+    let build = BuildHasherDefault::<DigestHasher>::default();
+    let hashes: Vec<u64> = (0u32..4096)
+        .map(|i| {
+            let mut digest = [0u8; 32];
+            digest[28..].copy_from_slice(&i.to_be_bytes());
+            build.hash_one(KeyHash(digest))
+        })
+        .collect();
+    let low: HashSet<u64> = hashes.iter().map(|h| h & 0xfff).collect();
+    let top: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+    assert!(low.len() > 2048, "{} of 4096 low-bit buckets", low.len());
+    assert_eq!(top.len(), 128, "every tag used");
+}
