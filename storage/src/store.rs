@@ -217,6 +217,7 @@ impl Store {
                     &current.config,
                     &planned.config,
                     std::slice::from_ref(&entry),
+                    &|at| self.inject(at),
                 )
             })
             .and_then(|()| self.inject(Fault::AfterWrite));
@@ -296,14 +297,16 @@ impl Store {
     }
 }
 
-/// One transaction over the changed config trees, `meta` and `audit`, then a flush. The
-/// stored revision becomes that of the last of `entries` (one per revision the change
-/// spans: several when a follower applies a batch of replicated changes).
+/// One transaction over the changed config trees, `meta` and `audit`, then a flush (a
+/// change of many objects goes through the [`journal`] instead). The stored revision
+/// becomes that of the last of `entries` (one per revision the change spans: several when
+/// a follower applies a batch of replicated changes). `inject` lets tests fail the disk.
 fn write(
     handle: &Handle,
     old: &Config,
     new: &Config,
     entries: &[AuditEntry],
+    inject: &dyn Fn(Fault) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let trees = &handle.trees;
     let writes = trees::diff(old, new)?;
@@ -320,6 +323,9 @@ fn write(
                 .map_err(|e| StoreError::Corrupt(format!("cannot encode audit entry: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if writes.len() > journal::JOURNAL_ABOVE {
+        return journal::write(handle, &writes, last.revision, &audit, inject);
+    }
     let mut all: Vec<&sled::Tree> = trees.config.iter().collect();
     all.push(&trees.meta);
     all.push(&trees.audit);
@@ -485,7 +491,8 @@ fn reopen_db(dir: &Path) -> Result<sled::Db, StoreError> {
 
 /// Reads the revision, refuses a store behind its `acknowledged` revision (before writing
 /// anything to it), and checks the schema version: marks a new store, migrates an older
-/// one, refuses a newer one.
+/// one, refuses a newer one. Then finishes a large change interrupted by a crash
+/// ([`journal::finish`]).
 fn check_schema(
     db: &sled::Db,
     trees: &Trees,
@@ -525,6 +532,7 @@ fn check_schema(
             db.flush()?;
         }
     }
+    journal::finish(db, trees)?;
     Ok(revision)
 }
 
@@ -557,6 +565,7 @@ fn unix_now() -> u64 {
 }
 
 mod identity;
+mod journal;
 mod recover;
 mod replica;
 #[cfg(test)]

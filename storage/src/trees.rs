@@ -1,6 +1,6 @@
 //! How the config lives in sled: one tree per kind of object, keyed by id (keys by their
 //! hash, credentials by username), values as JSON; plus the `meta`, `audit`, `usage`,
-//! `key_uses`, `admins` and `sessions` trees.
+//! `key_uses`, `admins`, `sessions` and `journal` trees.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -27,6 +27,8 @@ pub(crate) struct Trees {
     pub key_uses: sled::Tree,
     pub admins: sled::Tree,
     pub sessions: sled::Tree,
+    /// A large change on its way into the config trees (see `store/journal.rs`).
+    pub journal: sled::Tree,
 }
 
 impl Trees {
@@ -43,6 +45,7 @@ impl Trees {
             key_uses: db.open_tree("key_uses")?,
             admins: db.open_tree("admins")?,
             sessions: db.open_tree("sessions")?,
+            journal: db.open_tree("journal")?,
         })
     }
 

@@ -23,6 +23,11 @@ pub(crate) enum Fault {
     AfterWrite,
     /// At the probe write of a reopen.
     Probe,
+    /// A large change's journal written, not committed: nothing of it counts.
+    JournalFilled,
+    /// A large change's journal committed, not yet replayed into the config trees: the
+    /// change is stored (the next open finishes it), the caller hears it failed.
+    JournalCommitted,
 }
 
 impl Store {

@@ -122,9 +122,11 @@ impl Store {
         let revision = entries.last().map_or(current.revision, |e| e.revision);
         let changed = objects(&current.config).abs_diff(objects(&config));
         let handle = self.handle(Op::Write)?;
-        let written = self
-            .inject(Fault::BeforeWrite)
-            .and_then(|()| write(&handle, &current.config, &config, &entries));
+        let written = self.inject(Fault::BeforeWrite).and_then(|()| {
+            write(&handle, &current.config, &config, &entries, &|at| {
+                self.inject(at)
+            })
+        });
         if let Err(e) = written {
             return Err(self.failed(Op::Write, e));
         }

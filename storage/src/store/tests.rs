@@ -175,3 +175,99 @@ fn an_unfinished_snapshot_left_by_a_full_disk_does_not_stop_the_store_opening() 
     assert_eq!(store.revision(), 1);
     assert!(!leftover.exists());
 }
+
+/// A consumer and `n` keys: more tree writes than a single transaction takes.
+fn many_keys(n: usize) -> Change {
+    let keys: Vec<_> = (0..n)
+        .map(|i| {
+            serde_json::json!({"id": format!("k{i:05}"), "consumer": "acme",
+                "hash": format!("{i:064x}"), "prefix": "tg_x", "created": 1_700_000_000u64})
+        })
+        .collect();
+    let config = serde_json::from_value(serde_json::json!({
+        "consumers": [{"id": "acme"}], "keys": keys
+    }))
+    .expect("a config");
+    Change::Import {
+        config,
+        replace: false,
+    }
+}
+
+const MANY: usize = journal::JOURNAL_ABOVE + 500;
+
+fn key_count(store: &Store) -> usize {
+    store.config().keys.len()
+}
+
+fn journal_is_empty(dir: &Path) -> bool {
+    let db = reopen_db(dir).expect("sled");
+    let trees = Trees::open(&db).expect("trees");
+    trees.journal.is_empty() && trees.meta.get(b"journaled").expect("meta").is_none()
+}
+
+#[test]
+fn a_large_change_goes_through_the_journal_and_leaves_it_empty() {
+    let (dir, store) = store_with_upstream();
+    assert_eq!(store.apply(many_keys(MANY), "test").expect("import"), 2);
+    assert_eq!(
+        store.apply(route("a"), "test").expect("a small one after"),
+        3
+    );
+    drop(store);
+    assert!(journal_is_empty(dir.path()));
+    let reopened = Store::open(dir.path()).expect("reopen");
+    assert_eq!((reopened.revision(), key_count(&reopened)), (3, MANY));
+    assert_eq!(route_ids(&reopened), ["a"]);
+    // Deleting the consumer removes every key: as many removals, journaled too.
+    let gone = Change::Delete {
+        kind: Kind::Consumer,
+        id: "acme".to_owned(),
+    };
+    assert_eq!(reopened.apply(gone, "test").expect("delete"), 4);
+    drop(reopened);
+    let reopened = Store::open(dir.path()).expect("reopen");
+    assert_eq!((reopened.revision(), key_count(&reopened)), (4, 0));
+    assert!(reopened.config().consumers.is_empty());
+}
+
+#[test]
+fn a_large_change_interrupted_before_its_commit_leaves_the_config_as_it_was() {
+    let (dir, store) = store_with_upstream();
+    store.set_fault(Fault::JournalFilled);
+    assert!(store.apply(many_keys(MANY), "test").is_err());
+    assert_eq!((store.revision(), key_count(&store)), (1, 0));
+    drop(store);
+    let reopened = Store::open(dir.path()).expect("reopen");
+    assert_eq!((reopened.revision(), key_count(&reopened)), (1, 0));
+    assert_eq!(reopened.audit_log(10).expect("audit").len(), 1);
+    drop(reopened);
+    assert!(
+        journal_is_empty(dir.path()),
+        "the partial journal is dropped"
+    );
+}
+
+#[test]
+fn a_large_change_interrupted_after_its_commit_is_finished_by_the_next_open() {
+    let (dir, store) = store_with_upstream();
+    store.set_fault(Fault::JournalCommitted);
+    assert!(store.apply(many_keys(MANY), "test").is_err());
+    drop(store);
+    let reopened = Store::open(dir.path()).expect("reopen");
+    assert_eq!((reopened.revision(), key_count(&reopened)), (2, MANY));
+    assert_eq!(acknowledged_in(dir.path()), Some(2));
+    drop(reopened);
+    assert!(journal_is_empty(dir.path()));
+}
+
+#[test]
+fn a_large_change_interrupted_after_its_commit_is_finished_by_recovery() {
+    let (_dir, store) = store_with_upstream();
+    store.set_fault(Fault::JournalCommitted);
+    assert!(store.apply(many_keys(MANY), "test").is_err());
+    store.set_fault(Fault::None);
+    store.check_health();
+    assert!(store.health().ok);
+    assert_eq!((store.revision(), key_count(&store)), (2, MANY));
+}
