@@ -220,7 +220,10 @@ impl Store {
                     &|at| self.inject(at),
                 )
             })
-            .and_then(|()| self.inject(Fault::AfterWrite));
+            // Not reopened after a large write, as a follower does: here (20,000 routes
+            // replaced by one through the REST API) the reopen left more resident (79 MB
+            // against 71 MB).
+            .and_then(|_journaled| self.inject(Fault::AfterWrite));
         if let Err(e) = written {
             return Err(self.failed(Op::Write, e));
         }
@@ -249,6 +252,16 @@ impl Store {
             self.inner.health.failed(Op::Write, &e);
         }
         Ok(revision)
+    }
+
+    /// sled keeps the pages of a large write resident (tens of MB for 10,000 objects)
+    /// whatever its cache capacity; a new handle starts without them, as `Store::open`
+    /// reads a large store apart for the same reason. A follower's full sync of 100,000
+    /// keys: +71 MB resident after it with the reopen.
+    pub(super) fn reopen_after_large_write(&self) {
+        if let Err(e) = self.reopen() {
+            self.inner.health.failed(Op::Write, &e);
+        }
     }
 
     /// The whole config as YAML (keys and credentials as hashes; certificates with their
@@ -301,13 +314,14 @@ impl Store {
 /// change of many objects goes through the [`journal`] instead). The stored revision
 /// becomes that of the last of `entries` (one per revision the change spans: several when
 /// a follower applies a batch of replicated changes). `inject` lets tests fail the disk.
+/// Returns whether the change went through the journal.
 fn write(
     handle: &Handle,
     old: &Config,
     new: &Config,
     entries: &[AuditEntry],
     inject: &dyn Fn(Fault) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let trees = &handle.trees;
     let writes = trees::diff(old, new)?;
     let Some(last) = entries.last() else {
@@ -324,7 +338,7 @@ fn write(
         })
         .collect::<Result<Vec<_>, _>>()?;
     if writes.len() > journal::JOURNAL_ABOVE {
-        return journal::write(handle, &writes, last.revision, &audit, inject);
+        return journal::write(handle, &writes, last.revision, &audit, inject).map(|()| true);
     }
     let mut all: Vec<&sled::Tree> = trees.config.iter().collect();
     all.push(&trees.meta);
@@ -351,7 +365,7 @@ fn write(
         }
     }
     handle.db.flush()?;
-    Ok(())
+    Ok(false)
 }
 
 /// The problems that refuse `planned`: those of the new config that the current one did

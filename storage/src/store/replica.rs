@@ -12,21 +12,6 @@ use crate::trees;
 use crate::validate::validate_config;
 use crate::StoreError;
 
-/// A replica that changes at least this many objects (by count) reopens sled after it.
-const REOPEN_AFTER_OBJECTS: usize = 1000;
-
-/// How many objects `config` holds.
-fn objects(config: &crate::spec::Config) -> usize {
-    config.upstreams.len()
-        + config.routes.len()
-        + config.consumers.len()
-        + config.plans.len()
-        + config.jwt_issuers.len()
-        + config.certificates.len()
-        + config.keys.len()
-        + config.credentials.len()
-}
-
 /// The actor of replicated changes in the audit log.
 pub(crate) const SYNC_ACTOR: &str = "sync";
 
@@ -120,16 +105,16 @@ impl Store {
             }
         }
         let revision = entries.last().map_or(current.revision, |e| e.revision);
-        let changed = objects(&current.config).abs_diff(objects(&config));
         let handle = self.handle(Op::Write)?;
         let written = self.inject(Fault::BeforeWrite).and_then(|()| {
             write(&handle, &current.config, &config, &entries, &|at| {
                 self.inject(at)
             })
         });
-        if let Err(e) = written {
-            return Err(self.failed(Op::Write, e));
-        }
+        let journaled = match written {
+            Ok(journaled) => journaled,
+            Err(e) => return Err(self.failed(Op::Write, e)),
+        };
         drop(handle);
         {
             let mut history = self.inner.history.lock();
@@ -145,13 +130,8 @@ impl Store {
         if let Err(e) = record_acknowledged(&self.inner.dir, revision) {
             self.inner.health.failed(Op::Write, &e);
         }
-        if changed >= REOPEN_AFTER_OBJECTS {
-            // sled keeps the pages of a large write resident (tens of MB for 10,000
-            // keys) whatever its cache capacity; a new handle starts without them, as
-            // `Store::open` reads a large store apart for the same reason.
-            if let Err(e) = self.reopen() {
-                self.inner.health.failed(Op::Write, &e);
-            }
+        if journaled {
+            self.reopen_after_large_write();
         }
         Ok(revision)
     }
