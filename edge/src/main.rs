@@ -418,6 +418,17 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let _enter = rt.enter();
             SharedCounting::new(url, shared.live_nodes.clone(), &metrics.registry)?
         };
+        let kept = args.data_dir.join(edge::cluster::counting::PENDING_FILE);
+        match counting.restore_pending(&kept) {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "tollgate: {n} quota counts kept by the last run are added to redis when it answers"
+            ),
+            Err(e) => eprintln!(
+                "tollgate: the quota counts kept in {} cannot be read ({e}): left as they are",
+                kept.display()
+            ),
+        }
         if !rt.block_on(counting.check()) {
             let health = counting.health();
             eprintln!(
@@ -560,6 +571,22 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     access_log.flush(Duration::from_secs(2));
     // What is not on disk after these is lost: say so in the exit status.
     let mut saved = true;
+    if let Some(counting) = final_shared.counting.get() {
+        // One last try to add what was counted while Redis was away, then keep the rest.
+        let _ = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(1), counting.check()).await
+        });
+        match counting.keep_pending() {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "tollgate: redis is away: {n} quota counts kept in the data directory for the next run"
+            ),
+            Err(e) => {
+                eprintln!("tollgate: keeping the quota counts redis has not had: {e}");
+                saved = false;
+            }
+        }
+    }
     if let Err(e) = usage.flush(&final_shared.snapshot.load().directory) {
         eprintln!("tollgate: saving usage: {e}");
         saved = false;

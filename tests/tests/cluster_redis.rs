@@ -249,6 +249,50 @@ fn traffic_flows_while_redis_is_away_and_its_counts_reach_redis_when_back() -> R
     Ok(())
 }
 
+#[test]
+fn quota_counts_made_while_redis_is_away_survive_a_graceful_restart() -> Result<()> {
+    let (mut c, _, quoty) = Cluster::start(1)?;
+    ensure!(c.get(0, "/metered", &quoty)?.status == 200);
+    ensure!(c.redis.get_int(&c.quota_key("quoty")?)? == 1);
+    c.redis.kill()?;
+    for _ in 0..5 {
+        ensure!(c.get(0, "/metered", &quoty)?.status == 200, "while away");
+    }
+    // Stopped while Redis is still away: the five are kept in the data directory.
+    let node = &mut c.nodes[0];
+    node.sigterm()?;
+    let status = node.wait_exit(Duration::from_secs(20))?;
+    ensure!(status.success(), "exit {status}\n{}", node.logs());
+    let kept = node.data_dir().join("redis-pending.json");
+    let held = std::fs::read_to_string(&kept).context("the kept counts")?;
+    ensure!(held.contains("\"count\":5"), "{held}");
+    ensure!(
+        node.logs().contains("5 quota counts kept"),
+        "{}",
+        node.logs()
+    );
+
+    // Redis back (empty), the node back: Redis gets the five, the file goes.
+    c.redis.restart()?;
+    c.nodes[0].start_again()?;
+    wait_until("the kept counts in redis", Duration::from_secs(10), || {
+        let keys = c.redis.keys("tg:q:{c:quoty}:day:*")?;
+        Ok(match keys.first() {
+            Some(key) if c.redis.get_int(key)? == 5 => Some(()),
+            _ => None,
+        })
+    })?;
+    wait_until("the kept file removed", Duration::from_secs(10), || {
+        Ok((!kept.exists()).then_some(()))
+    })?;
+    ensure!(c.get(0, "/metered", &quoty)?.status == 200);
+    ensure!(c.redis.get_int(&c.quota_key("quoty")?)? == 6);
+    // Stopped with nothing pending: no file.
+    c.nodes[0].restart()?;
+    ensure!(!kept.exists(), "a file with nothing to keep");
+    Ok(())
+}
+
 /// Sends `signal` (`STOP`, `CONT`) to the process `pid`.
 fn signal(pid: u32, signal: &str) -> Result<()> {
     let status = std::process::Command::new("kill")

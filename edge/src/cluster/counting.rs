@@ -3,13 +3,17 @@
 //! what Redis already refused until a known time, and keeps traffic flowing on node-local
 //! limits while Redis is away (each node enforces the limit divided by [`LiveNodes`]).
 //! Quota counts made meanwhile are kept and added to Redis once it answers again: nothing
-//! counted is lost. A background task ([`SharedCounting::run`]) watches Redis.
+//! counted is lost, a graceful stop included: what is still to add is kept in the data
+//! directory ([`SharedCounting::keep_pending`]) and added by the next run. A background
+//! task ([`SharedCounting::run`]) watches Redis.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -18,7 +22,7 @@ use policies::shared::{Count, Limit, Pending};
 use policies::{Clock, RateLimitStatus, Rejection, RequestState, SystemClock};
 use prometheus::{IntGauge, Registry};
 use redis::RedisError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::redis::{redacted, Answer, RedisStore};
 use super::LiveNodes;
@@ -52,6 +56,22 @@ pub struct SharedCounting {
     blocked: Blocked,
     local: LocalCounts,
     up_gauge: IntGauge,
+    /// Where a graceful stop keeps the quota counts not yet added to Redis.
+    kept: OnceLock<PathBuf>,
+    /// Whether that file may hold counts (removed once they are all added).
+    kept_present: AtomicBool,
+}
+
+/// The file in the data directory that holds quota counts not yet added to Redis.
+pub const PENDING_FILE: &str = "redis-pending.json";
+
+/// One quota count kept across a restart.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeptCount {
+    key: String,
+    count: u64,
+    /// Unix seconds: the period's end.
+    period_end: u64,
 }
 
 impl SharedCounting {
@@ -84,7 +104,71 @@ impl SharedCounting {
             blocked: Blocked::new(),
             local: LocalCounts::default(),
             up_gauge,
+            kept: OnceLock::new(),
+            kept_present: AtomicBool::new(false),
         }))
+    }
+
+    /// Keeps pending counts in `file` across stops: takes the counts a previous run left
+    /// there (they are added to Redis with those made from now on; the file goes once they
+    /// all are) and remembers the file for [`SharedCounting::keep_pending`]. Returns how
+    /// many counts it took. `Err`: the file is there but cannot be read or decoded (it is
+    /// left as it is).
+    pub fn restore_pending(&self, file: &Path) -> std::io::Result<u64> {
+        let _ = self.kept.set(file.to_owned());
+        let bytes = match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let kept: Vec<KeptCount> = serde_json::from_slice(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        self.kept_present.store(true, Ordering::Release);
+        let now = SystemClock.now().as_secs();
+        let mut taken = 0;
+        for k in kept.into_iter().filter(|k| k.period_end > now) {
+            let quota = self.local.quota(&k.key, k.period_end);
+            quota.count.fetch_add(k.count, Ordering::AcqRel);
+            taken += k.count;
+        }
+        Ok(taken)
+    }
+
+    /// At a graceful stop: writes the quota counts not yet added to Redis to the file named
+    /// by [`SharedCounting::restore_pending`] (replacing it whole, synced), or removes the
+    /// file when there are none. Returns how many counts it kept.
+    pub fn keep_pending(&self) -> std::io::Result<u64> {
+        let Some(file) = self.kept.get() else {
+            return Ok(0);
+        };
+        let now = SystemClock.now().as_secs();
+        let kept: Vec<KeptCount> = self
+            .local
+            .quotas_snapshot()
+            .into_iter()
+            .filter(|(_, q)| q.period_end > now)
+            .filter_map(|(key, q)| {
+                let count = q.count.load(Ordering::Acquire);
+                (count > 0).then_some(KeptCount {
+                    key,
+                    count,
+                    period_end: q.period_end,
+                })
+            })
+            .collect();
+        if kept.is_empty() {
+            return remove_if_present(file).map(|()| 0);
+        }
+        let json = serde_json::to_vec(&kept).map_err(std::io::Error::other)?;
+        let temporary = file.with_extension("json.tmp");
+        let mut out = std::fs::File::create(&temporary)?;
+        out.write_all(&json)?;
+        out.sync_all()?;
+        std::fs::rename(&temporary, file)?;
+        if let Some(dir) = file.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(kept.iter().map(|k| k.count).sum())
     }
 
     /// Counts `pending` for one request: known refusals first (no round trip), then Redis
@@ -250,6 +334,18 @@ impl SharedCounting {
             }
         }
         self.local.forget_flushed(now);
+        if self.kept_present.load(Ordering::Acquire) && !self.local.has_pending() {
+            // What a previous run kept is in Redis now (a stop writes the file again if
+            // anything is pending then).
+            if let Some(file) = self.kept.get() {
+                match remove_if_present(file) {
+                    Ok(()) => self.kept_present.store(false, Ordering::Release),
+                    Err(e) => {
+                        tracing::warn!(file = %file.display(), error = %e, "cannot remove the kept quota counts, all added to redis");
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -294,6 +390,13 @@ fn known_refusal(c: &Count, now: Duration, wait_us: u64) -> Rejection {
         reset_secs,
     };
     c.refusal(status, wait_us.div_ceil(MICROS))
+}
+
+fn remove_if_present(file: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Whether `e` says Redis cannot be reached (rather than refusing one command).
