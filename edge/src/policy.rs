@@ -91,6 +91,7 @@ impl RejectionCounters {
                 Policy::RateLimit(_) => 429,
                 Policy::RequestSize(_) => 413,
                 Policy::Headers(_) | Policy::Rewrite(_) => continue,
+                Policy::Compression(_) | Policy::GrpcWeb(_) => continue,
             };
             pairs.push((p.kind(), status));
         }
