@@ -32,6 +32,10 @@ pub struct RoutePolicies {
     /// response: room is made for them once, before the edits.
     pub request_headers_added: usize,
     pub response_headers_added: usize,
+    /// The route's `compression` settings (read when it answers).
+    pub compression: Option<policies::Compression>,
+    /// Whether the route bridges gRPC-Web calls (`grpc_web`).
+    pub grpc_web: bool,
     rejections: RejectionCounters,
 }
 
@@ -53,6 +57,8 @@ impl RoutePolicies {
             max_body: chain.max_body_bytes(),
             request_headers_added: chain.request_headers_added(),
             response_headers_added: chain.response_headers_added(),
+            compression: chain.compression().cloned(),
+            grpc_web: chain.has_grpc_web(),
             rejections: RejectionCounters::new(route, &chain, rejections),
             chain,
         })))

@@ -107,7 +107,10 @@ impl CompressionSpec {
                         format!("unknown algorithm {name:?}: must be zstd, br or gzip"),
                     );
                 } else if names[..i].contains(name) {
-                    p.push(format!("algorithms[{i}]"), format!("{name} is listed twice"));
+                    p.push(
+                        format!("algorithms[{i}]"),
+                        format!("{name} is listed twice"),
+                    );
                 }
             }
         }
@@ -152,8 +155,9 @@ mod tests {
 
     #[test]
     fn keeps_the_preference_order_and_level_written() {
-        let c = spec(serde_json::json!({"algorithms": ["gzip", "zstd"], "min_bytes": 0, "level": 9}))
-            .expect("compiles");
+        let c =
+            spec(serde_json::json!({"algorithms": ["gzip", "zstd"], "min_bytes": 0, "level": 9}))
+                .expect("compiles");
         assert_eq!(c.algorithms(), &[Coding::Gzip, Coding::Zstd]);
         assert_eq!(c.min_bytes(), 0);
         assert_eq!(c.level(Coding::Zstd), 9);
@@ -161,12 +165,14 @@ mod tests {
 
     #[test]
     fn refuses_unknown_repeated_or_no_algorithms_and_bad_levels_with_their_paths() {
-        let problems = spec(serde_json::json!({"algorithms": ["gzip", "deflate", "gzip"], "level": 10}))
-            .expect_err("refused");
+        let problems =
+            spec(serde_json::json!({"algorithms": ["gzip", "deflate", "gzip"], "level": 10}))
+                .expect_err("refused");
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["algorithms[1]", "algorithms[2]", "level"]);
         assert!(problems[0].message.contains("deflate"), "{problems:?}");
-        let problems = spec(serde_json::json!({"algorithms": [], "level": 0})).expect_err("refused");
+        let problems =
+            spec(serde_json::json!({"algorithms": [], "level": 0})).expect_err("refused");
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["algorithms", "level"]);
         assert!(serde_json::from_value::<CompressionSpec>(serde_json::json!({"lvl": 1})).is_err());
