@@ -43,7 +43,14 @@ impl ProxyHttp for Gateway {
         downstream::upstream_progress();
         Gateway::request_body_filter(self, body.as_ref(), ctx)?;
         if let Some(bridge) = &mut ctx.grpc_web {
-            bridge.request_body(body, end_of_stream)?;
+            if let Err(e) = bridge.request_body(body, end_of_stream) {
+                // The client's fault: answered as such (a gRPC-Web status), not left to the
+                // upstream, which would wait for the rest of the call.
+                ctx.refusal = Some(crate::respond::Rejection::bad_request(
+                    "gRPC-Web text body is not base64",
+                ));
+                return Err(e.into_down());
+            }
         }
         Ok(())
     }
