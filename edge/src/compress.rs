@@ -79,7 +79,9 @@ pub fn apply(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|len| len < settings.min_bytes());
+        // An empty body is never encoded (Pingora may not run the body filter that would
+        // write the coding's framing), whatever `min_bytes` says.
+        .is_some_and(|len| len == 0 || len < settings.min_bytes());
     if too_small {
         return None;
     }

@@ -218,6 +218,36 @@ fn head_and_not_modified_carry_what_the_get_would() -> Result<()> {
 }
 
 #[test]
+fn http10_clients_and_empty_bodies_are_left_identity() -> Result<()> {
+    let (gateway, _server) = gateway_with(json!([{"type": "compression", "min_bytes": 0}]))?;
+    // As nginx's `gzip_http_version 1.1`: an HTTP/1.0 client cannot take chunked coding.
+    let old = tests::raw::send_raw(
+        gateway.proxy_addr(),
+        b"GET /json/5000 HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+        std::time::Duration::from_secs(5),
+    )?;
+    assert_eq!(old.status, Some(200), "{}", old.head());
+    assert!(
+        old.header_values("content-encoding").is_empty(),
+        "{}",
+        old.head()
+    );
+    assert_eq!(old.body().as_bytes(), json_body(5000));
+
+    let client = http_client();
+    let empty = fetch(
+        &client,
+        "GET",
+        &gateway.url("/json/0"),
+        &[("accept-encoding", "gzip")],
+    )?;
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.header("content-encoding"), None);
+    assert!(empty.body.is_empty());
+    Ok(())
+}
+
+#[test]
 fn a_long_chunked_stream_is_encoded_whole() -> Result<()> {
     let (gateway, _server) = gateway_with(json!([{"type": "compression", "level": 1}]))?;
     let client = http_client();

@@ -250,6 +250,21 @@ fn the_gateways_refusals_are_grpc_web_statuses() -> Result<()> {
     }
     let no_route = web_call(&gateway, "/other.Svc/Call", b"x", false, &[])?;
     assert_eq!(no_route.status(), Some("12"), "UNIMPLEMENTED: {no_route:?}");
+
+    // The upstream down: UNAVAILABLE, as a gRPC-Web status too.
+    let closed = tests::free_port()?;
+    let admin = gateway.admin();
+    let mut dead = upstream_spec("dead", &[([127, 0, 0, 1], closed).into()]);
+    dead["protocol"] = json!("h2c");
+    admin.create_upstream(&dead)?;
+    let mut route = route_spec("dead", &["/dead.Svc/"], "dead");
+    route["policies"] = json!([{"type": "grpc_web"}]);
+    admin.create_route(&route)?;
+    for text in [false, true] {
+        let down = web_call(&gateway, "/dead.Svc/Call", b"x", text, &[])?;
+        assert_eq!(down.http_status, 200, "{down:?}");
+        assert_eq!(down.status(), Some("14"), "UNAVAILABLE: {down:?}");
+    }
     Ok(())
 }
 
