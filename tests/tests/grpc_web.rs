@@ -320,3 +320,27 @@ fn a_text_body_that_is_not_base64_is_refused_as_a_grpc_status() -> Result<()> {
     assert_eq!(content_type.as_deref(), Some("application/grpc-web-text"));
     Ok(())
 }
+
+#[test]
+fn an_http2_client_is_bridged_too() -> Result<()> {
+    let server = GrpcServer::start()?;
+    let gateway = gateway_for(&server, json!([{"type": "grpc_web"}]))?;
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()?;
+    let response = client
+        .post(gateway.url(UNARY))
+        .header("content-type", "application/grpc-web+proto")
+        .body(frame(b"over h2"))
+        .send()?;
+    ensure!(response.version() == reqwest::Version::HTTP_2, "not HTTP/2");
+    assert_eq!(response.status().as_u16(), 200);
+    let body = response.bytes()?;
+    let (messages, trailers) = parse(&body)?;
+    assert_eq!(messages, [b"echo:over h2".to_vec()]);
+    let trailers = trailers.context("a trailer frame")?;
+    assert_eq!(trailers.get("grpc-status").map(String::as_str), Some("0"));
+    Ok(())
+}
