@@ -164,7 +164,9 @@ fn merge_vary(h: &mut HeaderMap) {
     let mut existing = String::new();
     for value in h.get_all(VARY) {
         let Ok(value) = value.to_str() else {
-            continue;
+            // Not text: kept as it is, beside a field of ours.
+            h.append(VARY, HeaderValue::from_static("Accept-Encoding"));
+            return;
         };
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if name == "*" || name.eq_ignore_ascii_case("accept-encoding") {

@@ -176,5 +176,8 @@ mod tests {
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["algorithms", "level"]);
         assert!(serde_json::from_value::<CompressionSpec>(serde_json::json!({"lvl": 1})).is_err());
+        let grpc_web = |json| serde_json::from_value::<crate::PolicySpec>(json);
+        assert!(grpc_web(serde_json::json!({"type": "grpc_web"})).is_ok());
+        assert!(grpc_web(serde_json::json!({"type": "grpc_web", "text": true})).is_err());
     }
 }

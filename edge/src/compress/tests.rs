@@ -161,3 +161,15 @@ fn knows_types_worth_compressing() {
         assert!(!is_compressible(&HeaderValue::from_static(t)), "{t}");
     }
 }
+
+#[test]
+fn a_vary_that_is_not_text_is_kept() {
+    let mut h = headers(&[("content-type", "text/plain")]);
+    h.append(VARY, HeaderValue::from_bytes(b"X-\xff").expect("obs-text"));
+    assert_eq!(
+        run(&Method::GET, &[("accept-encoding", "gzip")], 200, &mut h),
+        Some(Coding::Gzip)
+    );
+    let values: Vec<&[u8]> = h.get_all(VARY).iter().map(HeaderValue::as_bytes).collect();
+    assert_eq!(values, [&b"X-\xff"[..], b"Accept-Encoding"]);
+}
