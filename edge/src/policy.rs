@@ -350,10 +350,14 @@ impl Gateway {
             p.count_rejection(r.policy, r.status);
         }
         ctx.refusal = Some(Rejection::from_policy(r));
+        // The client's fault, marked so: Pingora's HTTP/2 upstream path takes an error of
+        // no source as the upstream's, stops reading the body and waits for the answer,
+        // which the upstream, waiting for the rest of the body, never sends.
         Err(Error::explain(
             ErrorType::HTTPStatus(413),
             "request body over the route's request_size",
-        ))
+        )
+        .into_down())
     }
 }
 
