@@ -111,8 +111,9 @@ pub struct RequestCtx {
     /// The request target for the upstream when it is not the client's (strip_prefix,
     /// rewrite, hidden query credentials): path and query, set in `request_filter`.
     pub upstream_target: Option<String>,
-    /// The answer's encoder when the route's `compression` encodes it.
-    pub encoder: Option<crate::compress::Encoder>,
+    /// The answer's encoder when the route's `compression` encodes it (boxed: a request
+    /// context stays small for the answers that are not encoded).
+    pub encoder: Option<Box<crate::compress::Encoder>>,
     /// The gRPC-Web bridge of a call on a route with `grpc_web`.
     pub grpc_web: Option<crate::grpc_web::Bridge>,
 }
@@ -449,10 +450,9 @@ impl Gateway {
             session.set_keepalive(None);
         }
         if let Some((c, level)) = coding {
-            ctx.encoder =
-                Some(crate::compress::Encoder::new(c, level).map_err(|e| {
-                    Error::because(ErrorType::InternalError, "compression encoder", e)
-                })?);
+            let encoder = crate::compress::Encoder::new(c, level)
+                .map_err(|e| Error::because(ErrorType::InternalError, "compression encoder", e))?;
+            ctx.encoder = Some(Box::new(encoder));
         }
         if let Some(bridge) = &mut ctx.grpc_web {
             bridge.response_header(resp)?;
