@@ -12,6 +12,9 @@ use policies::Coding;
 /// Brotli's window (log2): 512 KiB of memory per answer, as Pingora's own compressor; the
 /// default 4 MiB gains little on API answers.
 const BROTLI_WINDOW: u32 = 19;
+/// zstd's window (log2), for the same reason: its default at levels 3-9 (2-8 MiB, the
+/// size unknown up front) would hold several MiB per answer being encoded.
+const ZSTD_WINDOW: u32 = 19;
 /// Brotli's internal buffer.
 const BROTLI_BUFFER: usize = 4096;
 /// Most output bytes reserved ahead of a chunk.
@@ -57,10 +60,14 @@ impl Encoder {
                 level,
                 BROTLI_WINDOW,
             ))),
-            Coding::Zstd => Inner::Zstd(zstd::stream::write::Encoder::new(
-                Vec::new(),
-                i32::try_from(level).unwrap_or(3),
-            )?),
+            Coding::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(
+                    Vec::new(),
+                    i32::try_from(level).unwrap_or(3),
+                )?;
+                e.window_log(ZSTD_WINDOW)?;
+                Inner::Zstd(e)
+            }
         };
         Ok(Encoder { inner })
     }
