@@ -111,6 +111,11 @@ pub struct RequestCtx {
     /// The request target for the upstream when it is not the client's (strip_prefix,
     /// rewrite, hidden query credentials): path and query, set in `request_filter`.
     pub upstream_target: Option<String>,
+    /// The answer's encoder when the route's `compression` encodes it (boxed: a request
+    /// context stays small for the answers that are not encoded).
+    pub encoder: Option<Box<crate::compress::Encoder>>,
+    /// The gRPC-Web bridge of a call on a route with `grpc_web`.
+    pub grpc_web: Option<crate::grpc_web::Bridge>,
 }
 
 impl RequestCtx {
@@ -133,6 +138,8 @@ impl RequestCtx {
             body_bytes: 0,
             busy: None,
             upstream_target: None,
+            encoder: None,
+            grpc_web: None,
         }
     }
 
@@ -178,6 +185,11 @@ impl Gateway {
                     &req.headers,
                 )
                 .map(|m| m.index);
+            ctx.grpc_web = ctx
+                .route
+                .and_then(|i| snapshot.routes.get(i)?.policies.as_deref())
+                .filter(|p| p.grpc_web)
+                .and_then(|_| crate::grpc_web::Bridge::new(grpc::flavour(req)?));
         }
         ctx.snapshot = Some(snapshot);
     }
@@ -405,13 +417,29 @@ impl Gateway {
         }
         ctx.status = resp.status.as_u16();
         let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
-        let added = 1 + policies.map_or(0, |p| p.response_headers_added);
+        let compression = policies.and_then(|p| p.compression.as_ref());
+        let added = 1
+            + policies.map_or(0, |p| p.response_headers_added)
+            + compression.map_or(0, |_| crate::compress::HEADERS_ADDED);
         let (status, client) = (resp.status, session.req_header().version);
+        let mut coding = None;
         let close = headers::edit_response(resp, added, |h| {
             let close = response_header::clean(h, status, client)?;
             h.insert(request_id::NAME, ctx.request_id.header_value().clone());
             if let Some(p) = policies {
                 p.chain.on_response(&ctx.policy_state, h);
+            }
+            if let Some(settings) = compression {
+                let req = session.req_header();
+                let request = crate::compress::Request {
+                    method: &req.method,
+                    version: client,
+                    headers: &req.headers,
+                    is_grpc_or_upgrade: grpc::flavour(req).is_some()
+                        || req.headers.contains_key(http::header::UPGRADE),
+                };
+                coding = crate::compress::apply(settings, &request, status, h)
+                    .map(|c| (c, settings.level(c)));
             }
             Ok(close)
         })
@@ -420,6 +448,14 @@ impl Gateway {
         })?;
         if close {
             session.set_keepalive(None);
+        }
+        if let Some((c, level)) = coding {
+            let encoder = crate::compress::Encoder::new(c, level)
+                .map_err(|e| Error::because(ErrorType::InternalError, "compression encoder", e))?;
+            ctx.encoder = Some(Box::new(encoder));
+        }
+        if let Some(bridge) = &mut ctx.grpc_web {
+            bridge.response_header(resp)?;
         }
         // Not the upstream's version (nginx answers HTTP/1.1 to 1.0 and 1.1 clients alike).
         if client != Version::HTTP_2 {
@@ -540,6 +576,8 @@ fn hash_key(on: &HashOn, req: &RequestHeader, client_ip: Option<IpAddr>) -> Vec<
             .unwrap_or_default(),
     }
 }
+
+mod answer;
 
 #[cfg(test)]
 mod tests;

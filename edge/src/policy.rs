@@ -32,6 +32,10 @@ pub struct RoutePolicies {
     /// response: room is made for them once, before the edits.
     pub request_headers_added: usize,
     pub response_headers_added: usize,
+    /// The route's `compression` settings (read when it answers).
+    pub compression: Option<policies::Compression>,
+    /// Whether the route bridges gRPC-Web calls (`grpc_web`).
+    pub grpc_web: bool,
     rejections: RejectionCounters,
 }
 
@@ -53,6 +57,8 @@ impl RoutePolicies {
             max_body: chain.max_body_bytes(),
             request_headers_added: chain.request_headers_added(),
             response_headers_added: chain.response_headers_added(),
+            compression: chain.compression().cloned(),
+            grpc_web: chain.has_grpc_web(),
             rejections: RejectionCounters::new(route, &chain, rejections),
             chain,
         })))
@@ -91,6 +97,7 @@ impl RejectionCounters {
                 Policy::RateLimit(_) => 429,
                 Policy::RequestSize(_) => 413,
                 Policy::Headers(_) | Policy::Rewrite(_) => continue,
+                Policy::Compression(_) | Policy::GrpcWeb(_) => continue,
             };
             pairs.push((p.kind(), status));
         }
@@ -343,10 +350,14 @@ impl Gateway {
             p.count_rejection(r.policy, r.status);
         }
         ctx.refusal = Some(Rejection::from_policy(r));
+        // The client's fault, marked so: Pingora's HTTP/2 upstream path takes an error of
+        // no source as the upstream's, stops reading the body and waits for the answer,
+        // which the upstream, waiting for the rest of the body, never sends.
         Err(Error::explain(
             ErrorType::HTTPStatus(413),
             "request body over the route's request_size",
-        ))
+        )
+        .into_down())
     }
 }
 

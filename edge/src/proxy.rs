@@ -37,11 +37,22 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         downstream::upstream_progress();
-        Gateway::request_body_filter(self, body.as_ref(), ctx)
+        Gateway::request_body_filter(self, body.as_ref(), ctx)?;
+        if let Some(bridge) = &mut ctx.grpc_web {
+            if let Err(e) = bridge.request_body(body, end_of_stream) {
+                // The client's fault: answered as such (a gRPC-Web status), not left to the
+                // upstream, which would wait for the rest of the call.
+                ctx.refusal = Some(crate::respond::Rejection::bad_request(
+                    "gRPC-Web text body is not base64",
+                ));
+                return Err(e.into_down());
+            }
+        }
+        Ok(())
     }
 
     async fn upstream_peer(
@@ -92,7 +103,11 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        Gateway::upstream_request_filter(self, session, upstream_request, ctx)
+        Gateway::upstream_request_filter(self, session, upstream_request, ctx)?;
+        if let Some(bridge) = &mut ctx.grpc_web {
+            bridge.upstream_request(upstream_request)?;
+        }
+        Ok(())
     }
 
     async fn response_filter(
@@ -113,6 +128,17 @@ impl ProxyHttp for Gateway {
         if let Some(code) = crate::grpc::status(trailers) {
             ctx.grpc_status = Some(code);
         }
+        Gateway::response_trailer_filter(trailers, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        Gateway::response_body_filter(body, end_of_stream, ctx)?;
         Ok(None)
     }
 

@@ -9,6 +9,7 @@ use http::HeaderName;
 use crate::acl::Acl;
 use crate::basic_auth::BasicAuth;
 use crate::clock::duration_nanos;
+use crate::compression::{Compression, GrpcWeb};
 use crate::cors::Cors;
 use crate::counters::Counters;
 use crate::directory::Directory;
@@ -37,6 +38,8 @@ pub enum Policy {
     RequestSize(RequestSize),
     Headers(Headers),
     Rewrite(Rewrite),
+    Compression(Compression),
+    GrpcWeb(GrpcWeb),
 }
 
 impl Policy {
@@ -64,6 +67,8 @@ impl Policy {
             PolicySpec::RequestSize(s) => Self::RequestSize(RequestSize::compile(s)?),
             PolicySpec::Headers(s) => Self::Headers(Headers::compile(s)?),
             PolicySpec::Rewrite(s) => Self::Rewrite(Rewrite::compile(s)?),
+            PolicySpec::Compression(s) => Self::Compression(Compression::compile(s)?),
+            PolicySpec::GrpcWeb(s) => Self::GrpcWeb(GrpcWeb::compile(s)?),
         })
     }
 
@@ -80,6 +85,8 @@ impl Policy {
             Self::RequestSize(_) => "request_size",
             Self::Headers(_) => "headers",
             Self::Rewrite(_) => "rewrite",
+            Self::Compression(_) => "compression",
+            Self::GrpcWeb(_) => "grpc_web",
         }
     }
 
@@ -103,6 +110,8 @@ impl Policy {
             Self::Acl(_) => 5,
             Self::RateLimit(_) => 6,
             Self::Headers(_) | Self::Rewrite(_) => 7,
+            // Read by the edge when it answers, never a verdict: last.
+            Self::Compression(_) | Self::GrpcWeb(_) => 8,
         }
     }
 
@@ -184,6 +193,7 @@ impl Chain {
                 Policy::Acl(p) => p.on_request(state),
                 Policy::RateLimit(p) => p.on_request(view, state, nanos),
                 Policy::Headers(_) | Policy::Rewrite(_) => Verdict::Continue,
+                Policy::Compression(_) | Policy::GrpcWeb(_) => Verdict::Continue,
             };
             if let Verdict::Respond(_) = verdict {
                 return verdict;
@@ -308,6 +318,21 @@ impl Chain {
                 _ => 0,
             })
             .sum()
+    }
+
+    /// The route's `compression` settings (the first such policy), if any.
+    pub fn compression(&self) -> Option<&Compression> {
+        self.policies.iter().find_map(|p| match p {
+            Policy::Compression(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// Whether the route bridges gRPC-Web calls (`grpc_web`).
+    pub fn has_grpc_web(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| matches!(p, Policy::GrpcWeb(_)))
     }
 
     /// Whether any limit (route or plan) may be counted, so responses carry `RateLimit-*`.

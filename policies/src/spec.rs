@@ -26,6 +26,8 @@ pub enum PolicySpec {
     RequestSize(RequestSizeSpec),
     Headers(HeadersSpec),
     Rewrite(RewriteSpec),
+    Compression(CompressionSpec),
+    GrpcWeb(GrpcWebSpec),
 }
 
 impl PolicySpec {
@@ -42,6 +44,8 @@ impl PolicySpec {
             Self::RequestSize(_) => "request_size",
             Self::Headers(_) => "headers",
             Self::Rewrite(_) => "rewrite",
+            Self::Compression(_) => "compression",
+            Self::GrpcWeb(_) => "grpc_web",
         }
     }
 
@@ -131,6 +135,8 @@ impl PolicySpec {
                     p.push("replacement", "must start with / (or a capture group)");
                 }
             }
+            Self::Compression(s) => s.validate(&mut p),
+            Self::GrpcWeb(_) => {}
         }
         p.into_vec()
     }
@@ -379,6 +385,32 @@ pub struct RewriteSpec {
     pub regex: String,
     pub replacement: String,
 }
+
+/// `compression`: encode answers for clients that accept it (`crate::compression`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionSpec {
+    /// `zstd`, `br`, `gzip`, most preferred first. Default: all three in that order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithms: Option<Vec<String>>,
+    /// Answers whose `Content-Length` is below this stay identity. Default
+    /// [`DEFAULT_COMPRESSION_MIN_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_bytes: Option<u64>,
+    /// 1 (fastest) to 9, for every coding (see `compression::LEVELS`). Default: each
+    /// coding's own (`Coding::default_level`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+}
+
+/// `compression`'s `min_bytes` when none is written: below about 1 KiB the codings' headers
+/// and the chunked framing eat most of the gain.
+pub const DEFAULT_COMPRESSION_MIN_BYTES: u64 = 1024;
+
+/// `grpc_web`: no fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcWebSpec {}
 
 /// A plan: what a consumer may do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

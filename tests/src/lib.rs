@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod certs;
 pub mod console;
+pub mod content;
 pub mod gateway;
 pub mod grpc;
 pub mod hosts;
@@ -33,6 +34,7 @@ pub mod wait;
 pub mod websocket;
 
 pub use admin::{Admin, ApiResponse};
+pub use content::ContentServer;
 pub use gateway::{
     free_port, run_cli, tollgate_bin, CliOutput, Gateway, GatewayOptions, ADMIN_TOKEN,
 };

@@ -317,3 +317,25 @@ fn plain_listener_serves_http2_with_prior_knowledge() -> Result<()> {
     assert_eq!(answer.status, 200);
     Ok(())
 }
+
+#[test]
+fn a_call_over_request_size_is_resource_exhausted_at_once() -> Result<()> {
+    // A gRPC message has no Content-Length: the gateway counts it as it streams. Its
+    // refusal was taken for an upstream error, and the gateway then waited for an answer
+    // the upstream (waiting for the rest of the call) never sent: the call hung until
+    // the client's deadline (DEADLINE_EXCEEDED after 20 s).
+    let server = GrpcServer::start()?;
+    let gateway = gateway_for(&server, json!([{"type": "request_size", "max_bytes": 100}]))?;
+    let proxy = gateway.proxy_addr();
+    let started = std::time::Instant::now();
+    let big = call(proxy, UNARY, Kind::Unary, &"x".repeat(5000), &[])?;
+    expect_code(&big, "RESOURCE_EXHAUSTED", "a message over request_size")?;
+    ensure!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    let small = call(proxy, UNARY, Kind::Unary, "small", &[])?;
+    expect_code(&small, "OK", "a message under request_size")?;
+    Ok(())
+}

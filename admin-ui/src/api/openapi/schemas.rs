@@ -59,7 +59,7 @@ pub(crate) fn all() -> Value {
             "description": "a policy: `type` and that type's fields (see ADMIN_API.md, Policies)",
             "properties": {"type": {"type": "string", "enum": [
                 "key_auth", "jwt", "basic_auth", "acl", "rate_limit", "ip_filter", "cors",
-                "request_size", "headers", "rewrite"]}}})),
+                "request_size", "headers", "rewrite", "compression", "grpc_web"]}}})),
         ("Route", json!({"type": "object", "required": ["id", "paths", "upstream"],
             "additionalProperties": false, "properties": {
                 "id": id(), "hosts": strings(), "methods": strings(), "paths": strings(),

@@ -1,0 +1,209 @@
+//! `compression`: which answers a route encodes, for which clients, and the header edits
+//! that go with it; the encoding itself is `compress/encoder.rs`, the choice of coding
+//! `compress/negotiate.rs`.
+//!
+//! An answer is encoded when all hold: the client speaks HTTP/1.1 or HTTP/2 (as nginx's
+//! `gzip_http_version 1.1`: an HTTP/1.0 client gets no chunked coding), the request is no
+//! gRPC call or upgrade, the status is final and has a body (not 1xx, 204, 206, 304), the
+//! upstream set no `Content-Encoding` (never twice) and no `Cache-Control: no-transform`,
+//! the type is one worth compressing ([`is_compressible`]), the length, when known, is at
+//! least `min_bytes` (an answer without a length is streamed, and usually big), and the
+//! client accepts one of the route's codings. Then `Content-Encoding` is set,
+//! `Content-Length` removed (the body is chunked), a strong `ETag` made weak (the bytes
+//! differ from the identity ones) and `Accept-Ranges` removed (ranges of the encoded body
+//! are not served).
+//!
+//! `Vary: Accept-Encoding` is added (merged into an existing `Vary`) to every answer whose
+//! coding depended on `Accept-Encoding`: the encoded ones and those left identity because
+//! the client accepted no coding. A `304` gets the `Vary` (and the weak `ETag` when the
+//! client accepts a coding) its `200` would have had. A `HEAD` gets the headers its `GET`
+//! would get.
+
+use http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    ETAG, TRANSFER_ENCODING, VARY,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+use policies::{Coding, Compression};
+
+mod encoder;
+mod negotiate;
+
+pub use encoder::Encoder;
+pub use negotiate::choose;
+
+/// At most how many headers [`apply`] adds.
+pub const HEADERS_ADDED: usize = 3;
+
+/// What the request tells about compressing its answer, read before the response header
+/// is edited.
+pub struct Request<'a> {
+    pub method: &'a Method,
+    pub version: Version,
+    pub headers: &'a HeaderMap,
+    /// A gRPC (or gRPC-Web) call or a protocol upgrade: never encoded.
+    pub is_grpc_or_upgrade: bool,
+}
+
+/// Decides for the answer with `status` and headers `h` and edits `h` accordingly.
+/// Returns the coding the body must be encoded with (`None` also for a `HEAD`, whose
+/// headers are edited as its `GET`'s would be, and for any answer without a body).
+pub fn apply(
+    settings: &Compression,
+    req: &Request<'_>,
+    status: StatusCode,
+    h: &mut HeaderMap,
+) -> Option<Coding> {
+    if req.is_grpc_or_upgrade
+        || !matches!(req.version, Version::HTTP_11 | Version::HTTP_2)
+        || status.is_informational()
+        || matches!(status.as_u16(), 204 | 206)
+        || is_encoded(h)
+        || has_no_transform(h)
+    {
+        return None;
+    }
+    if status == StatusCode::NOT_MODIFIED {
+        // Its `200` would have been encoded if the client accepts a coding: as far as is
+        // known (a 304 carries no type or length), its validators and `Vary` are those.
+        merge_vary(h);
+        if choose(req.headers, settings.algorithms()).is_some() {
+            weaken_etag(h);
+        }
+        return None;
+    }
+    if h.contains_key(CONTENT_RANGE) || !h.get(CONTENT_TYPE).is_some_and(is_compressible) {
+        return None;
+    }
+    let too_small = h
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        // An empty body is never encoded (Pingora may not run the body filter that would
+        // write the coding's framing), whatever `min_bytes` says.
+        .is_some_and(|len| len == 0 || len < settings.min_bytes());
+    if too_small {
+        return None;
+    }
+    merge_vary(h);
+    let coding = choose(req.headers, settings.algorithms())?;
+    h.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
+    h.remove(CONTENT_LENGTH);
+    h.remove(ACCEPT_RANGES);
+    if req.version == Version::HTTP_11 {
+        // Pingora chunks an answer without a length only when it sees none before the
+        // response filters (`proxy_h1.rs`); HTTP/2 framing drops this field itself.
+        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    }
+    weaken_etag(h);
+    (req.method != Method::HEAD).then_some(coding)
+}
+
+/// Whether the upstream encoded the body already (any `Content-Encoding` but `identity`).
+fn is_encoded(h: &HeaderMap) -> bool {
+    h.get_all(CONTENT_ENCODING).iter().any(|v| {
+        v.to_str().map_or(true, |v| {
+            v.split(',')
+                .any(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"))
+        })
+    })
+}
+
+/// `Cache-Control: no-transform` (RFC 9111 5.2.2.6): no intermediary may change the body.
+fn has_no_transform(h: &HeaderMap) -> bool {
+    h.get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("no-transform"))
+}
+
+/// Media types worth compressing: text, and the structured or script types that are text
+/// underneath (JSON, XML, JavaScript, SVG, WebAssembly, fonts without their own
+/// compression). Images, video, archives and `application/octet-stream` are already
+/// compressed or unknown.
+pub fn is_compressible(content_type: &HeaderValue) -> bool {
+    const TYPES: [&str; 16] = [
+        "application/json",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/xml",
+        "application/wasm",
+        "application/x-ndjson",
+        "application/yaml",
+        "application/x-yaml",
+        "application/graphql",
+        "application/x-www-form-urlencoded",
+        "image/svg+xml",
+        "image/x-icon",
+        "font/ttf",
+        "font/otf",
+        "application/vnd.ms-fontobject",
+    ];
+    let Ok(value) = content_type.to_str() else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("text")
+        || (kind.eq_ignore_ascii_case("application")
+            && (ends_with_ignore_case(subtype, "+json") || ends_with_ignore_case(subtype, "+xml")))
+        || TYPES.iter().any(|t| t.eq_ignore_ascii_case(essence))
+}
+
+fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
+    s.len() >= suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+/// Adds `Accept-Encoding` to `Vary` unless it is there already (or `Vary: *`); an existing
+/// `Vary` becomes one field with both.
+fn merge_vary(h: &mut HeaderMap) {
+    let mut existing = String::new();
+    for value in h.get_all(VARY) {
+        let Ok(value) = value.to_str() else {
+            // Not text: kept as it is, beside a field of ours.
+            h.append(VARY, HeaderValue::from_static("Accept-Encoding"));
+            return;
+        };
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "*" || name.eq_ignore_ascii_case("accept-encoding") {
+                return;
+            }
+            if !existing.is_empty() {
+                existing.push_str(", ");
+            }
+            existing.push_str(name);
+        }
+    }
+    if existing.is_empty() {
+        h.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        return;
+    }
+    existing.push_str(", Accept-Encoding");
+    if let Ok(value) = HeaderValue::from_str(&existing) {
+        h.insert(VARY, value);
+    }
+}
+
+/// A strong `ETag` `"x"` becomes `W/"x"`: the encoded bytes are not the identity ones.
+fn weaken_etag(h: &mut HeaderMap) {
+    let Some(etag) = h.get(ETAG) else {
+        return;
+    };
+    if etag.as_bytes().starts_with(b"W/") {
+        return;
+    }
+    let mut weak = Vec::with_capacity(etag.len() + 2);
+    weak.extend_from_slice(b"W/");
+    weak.extend_from_slice(etag.as_bytes());
+    if let Ok(value) = HeaderValue::from_bytes(&weak) {
+        h.insert(ETAG, value);
+    }
+}
+
+#[cfg(test)]
+#[path = "compress/tests.rs"]
+mod tests;
