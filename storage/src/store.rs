@@ -357,15 +357,20 @@ fn write(
         }
         Ok::<(), ConflictableTransactionError<()>>(())
     });
-    match result {
-        Ok(()) => {}
-        Err(TransactionError::Storage(e)) => return Err(e.into()),
-        Err(TransactionError::Abort(())) => {
-            return Err(StoreError::Corrupt("transaction aborted".to_owned()))
-        }
-    }
+    committed(result)?;
     handle.db.flush()?;
     Ok(false)
+}
+
+/// A sled transaction's outcome as the store reports it.
+fn committed(result: Result<(), TransactionError<()>>) -> Result<(), StoreError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(TransactionError::Storage(e)) => Err(e.into()),
+        Err(TransactionError::Abort(())) => {
+            Err(StoreError::Corrupt("transaction aborted".to_owned()))
+        }
+    }
 }
 
 /// The problems that refuse `planned`: those of the new config that the current one did

@@ -119,3 +119,21 @@ pub fn call(
         )
     })
 }
+
+/// The methods of `tollgate.test.Echo`.
+pub const UNARY: &str = "/tollgate.test.Echo/Unary";
+pub const STREAM: &str = "/tollgate.test.Echo/Stream";
+pub const FAIL: &str = "/tollgate.test.Echo/Fail";
+
+/// A gateway whose route `/tollgate.test.Echo/` (with `policies`) goes to `server` over h2c.
+pub fn gateway_for(server: &GrpcServer, policies: serde_json::Value) -> Result<crate::Gateway> {
+    let gateway = crate::Gateway::start_default()?;
+    let admin = gateway.admin();
+    let mut upstream = crate::admin::upstream_spec("grpc", &[server.addr()]);
+    upstream["protocol"] = serde_json::json!("h2c");
+    admin.create_upstream(&upstream)?;
+    let mut route = crate::admin::route_spec("grpc", &["/tollgate.test.Echo/"], "grpc");
+    route["policies"] = policies;
+    admin.create_route(&route)?;
+    Ok(gateway)
+}

@@ -11,25 +11,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use serde_json::json;
 use tests::admin::{route_spec, upstream_spec};
-use tests::grpc::{call, GrpcServer, Kind, Outcome};
+use tests::grpc::{call, gateway_for, GrpcServer, Kind, Outcome, FAIL, STREAM, UNARY};
 use tests::{free_port, wait_until, EchoServer, Gateway};
-
-const UNARY: &str = "/tollgate.test.Echo/Unary";
-const STREAM: &str = "/tollgate.test.Echo/Stream";
-const FAIL: &str = "/tollgate.test.Echo/Fail";
-
-/// A gateway whose route `/tollgate.test.Echo/` (with `policies`) goes to `server` over h2c.
-fn gateway_for(server: &GrpcServer, policies: serde_json::Value) -> Result<Gateway> {
-    let gateway = Gateway::start_default()?;
-    let admin = gateway.admin();
-    let mut upstream = upstream_spec("grpc", &[server.addr()]);
-    upstream["protocol"] = json!("h2c");
-    admin.create_upstream(&upstream)?;
-    let mut route = route_spec("grpc", &["/tollgate.test.Echo/"], "grpc");
-    route["policies"] = policies;
-    admin.create_route(&route)?;
-    Ok(gateway)
-}
 
 fn expect_code(outcome: &Outcome, code: &str, what: &str) -> Result<()> {
     ensure!(

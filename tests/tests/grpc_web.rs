@@ -9,27 +9,10 @@ use std::collections::BTreeMap;
 use anyhow::{bail, ensure, Context, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 use tests::admin::{route_spec, upstream_spec};
-use tests::grpc::GrpcServer;
+use tests::grpc::{gateway_for, GrpcServer, FAIL, STREAM, UNARY};
 use tests::{http_client, Gateway};
-
-const UNARY: &str = "/tollgate.test.Echo/Unary";
-const STREAM: &str = "/tollgate.test.Echo/Stream";
-const FAIL: &str = "/tollgate.test.Echo/Fail";
-
-/// A gateway whose route `/tollgate.test.Echo/` (with `policies`) goes to `server` (h2c).
-fn gateway_for(server: &GrpcServer, policies: Value) -> Result<Gateway> {
-    let gateway = Gateway::start_default()?;
-    let admin = gateway.admin();
-    let mut upstream = upstream_spec("grpc", &[server.addr()]);
-    upstream["protocol"] = json!("h2c");
-    admin.create_upstream(&upstream)?;
-    let mut route = route_spec("grpc", &["/tollgate.test.Echo/"], "grpc");
-    route["policies"] = policies;
-    admin.create_route(&route)?;
-    Ok(gateway)
-}
 
 /// One length-prefixed message frame.
 fn frame(message: &[u8]) -> Vec<u8> {

@@ -20,7 +20,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Batch;
 
 use super::recover::Fault;
-use super::{Handle, REVISION};
+use super::{committed, Handle, REVISION};
 use crate::trees::{encode_u64, Trees, Write};
 use crate::StoreError;
 
@@ -60,13 +60,7 @@ pub(super) fn write(
             }
             Ok::<(), ConflictableTransactionError<()>>(())
         });
-    match result {
-        Ok(()) => {}
-        Err(TransactionError::Storage(e)) => return Err(e.into()),
-        Err(TransactionError::Abort(())) => {
-            return Err(StoreError::Corrupt("transaction aborted".to_owned()))
-        }
-    }
+    committed(result)?;
     handle.db.flush()?;
     inject(Fault::JournalCommitted)?;
     replay(&handle.db, trees)
