@@ -1,7 +1,8 @@
 //! Rate limits and quotas shared through Redis (`--redis`): several real gateway nodes
 //! (separate data directories, the same config imported into each) naming one real
 //! `redis-server` count exactly as one; Redis killed mid-traffic, no request fails and the
-//! counts made meanwhile reach Redis once it is back.
+//! counts made meanwhile reach Redis once it is back; and the whole topology, one control
+//! node and two followers on one Redis.
 
 use std::time::Duration;
 
@@ -355,5 +356,166 @@ fn a_redis_url_that_is_not_one_stops_the_start_with_its_flag_named() -> Result<(
     let text = out.all_output();
     ensure!(text.contains("--redis"), "{text}");
     ensure!(!text.contains("hunter2"), "the password is printed: {text}");
+    Ok(())
+}
+
+const CLUSTER_TOKEN: &str = "e2e-redis-cluster-token";
+
+/// The whole topology of a cluster: one control node and two followers (`--follow`), all
+/// three on one Redis. The config is written once, on the control node; limits and quotas
+/// count across the three as on one node; a deleted key is refused everywhere; with Redis
+/// away each node allows its share of a quota (the limit divided by the three live nodes
+/// the control node reports through the feed).
+#[test]
+fn one_control_node_and_two_followers_on_one_redis_count_as_one() -> Result<()> {
+    let redis = RedisServer::start()?;
+    let upstream = EchoServer::start("up")?;
+    let cluster_env = vec![(
+        "TOLLGATE_CLUSTER_TOKEN".to_owned(),
+        CLUSTER_TOKEN.to_owned(),
+    )];
+    let control = Gateway::start(GatewayOptions {
+        env: cluster_env.clone(),
+        args: vec!["--redis".into(), redis.url()],
+        ..Default::default()
+    })?;
+    let admin = control.admin();
+    admin.create_upstream(&upstream_spec("up", &[upstream.addr()]))?;
+    for (collection, body) in config_objects() {
+        admin
+            .post(&format!("/api/v1/{collection}"), &body)?
+            .expect_status(201, &format!("creating {collection} {body}"))?;
+    }
+    // A plan whose quota is shared out while Redis is away: 30 a day, 10 per node.
+    admin
+        .post(
+            "/api/v1/plans",
+            &json!({"id": "thirty", "quota": {"requests": 30, "per": "day"}}),
+        )?
+        .expect_status(201, "plan thirty")?;
+    admin
+        .post(
+            "/api/v1/consumers",
+            &json!({"id": "shared", "plan": "thirty"}),
+        )?
+        .expect_status(201, "consumer shared")?;
+    let key = |consumer: &str| -> Result<(String, String)> {
+        let created = admin
+            .post(&format!("/api/v1/consumers/{consumer}/keys"), &json!({}))?
+            .expect_status(201, "creating a key")?
+            .body;
+        Ok((
+            created["key"].as_str().context("key")?.to_owned(),
+            created["id"].as_str().context("id")?.to_owned(),
+        ))
+    };
+    let ((ratey, _), (quoty, quoty_id), (shared, _)) =
+        (key("ratey")?, key("quoty")?, key("shared")?);
+    let revision = admin.get("/api/v1/status")?.body["revision"].clone();
+
+    let follower = |id: &str| {
+        Gateway::start(GatewayOptions {
+            env: cluster_env.clone(),
+            args: vec![
+                "--follow".into(),
+                format!("http://{}", control.admin_addr()),
+                "--node-id".into(),
+                id.into(),
+                "--redis".into(),
+                redis.url(),
+            ],
+            ..Default::default()
+        })
+    };
+    let (f1, f2) = (follower("f1")?, follower("f2")?);
+    for f in [&f1, &f2] {
+        wait_until(
+            "a follower at the control node's revision",
+            Duration::from_secs(20),
+            || Ok((f.admin().get("/api/v1/status")?.body["revision"] == revision).then_some(())),
+        )?;
+        ensure!(
+            f.admin()
+                .post("/api/v1/consumers", &json!({"id": "x"}))?
+                .status
+                == 409,
+            "a follower refuses writes"
+        );
+    }
+    let nodes = [&control, &f1, &f2];
+    let client = http_client();
+    let get = |node: usize, path: &str, key: &str| -> Result<u16> {
+        Ok(send(
+            &client,
+            "GET",
+            &nodes[node].url(path),
+            &[("x-api-key", key)],
+        )?
+        .status)
+    };
+    let burst = |path: &str, key: &str, count: usize| -> Result<Vec<u16>> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..count)
+                .map(|i| s.spawn(move || get(i % 3, path, key)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| anyhow::anyhow!("request thread panicked"))?
+                })
+                .collect()
+        })
+    };
+
+    // 10 an hour for ratey, 30 requests spread over the three nodes at once.
+    let statuses = burst("/limited", &ratey, 30)?;
+    ensure!(
+        count(&statuses, 200) == 10 && count(&statuses, 429) == 20,
+        "{statuses:?}"
+    );
+    // 25 a day for quoty, 40 at once.
+    let statuses = burst("/metered", &quoty, 40)?;
+    ensure!(
+        count(&statuses, 200) == 25 && count(&statuses, 429) == 15,
+        "{statuses:?}"
+    );
+
+    // A key deleted on the control node is refused by every node.
+    admin
+        .delete(&format!("/api/v1/consumers/quoty/keys/{quoty_id}"))?
+        .expect_status(204, "deleting quoty's key")?;
+    for node in 0..3 {
+        wait_until("the deleted key refused", Duration::from_secs(20), || {
+            Ok((get(node, "/metered", &quoty)? == 401).then_some(()))
+        })?;
+    }
+
+    // The control node counts three live nodes (its count is taken every second), and
+    // told the followers so with the change above.
+    let listed = admin.get("/api/v1/cluster/nodes")?.body;
+    ensure!(listed.as_array().map(Vec::len) == Some(2), "{listed}");
+    wait_until(
+        "the control node counting two followers",
+        Duration::from_secs(10),
+        || {
+            let text = control.metrics_text()?;
+            let samples = tests::metrics::parse(&text);
+            let followers = tests::metrics::samples(&samples, "tollgate_cluster_followers");
+            Ok((followers.first().map(|s| s.value) == Some(2.0)).then_some(()))
+        },
+    )?;
+    // Redis away: each node allows a third of `shared`'s 30.
+    let mut redis = redis;
+    redis.kill()?;
+    for node in 0..3 {
+        let statuses: Vec<u16> = (0..15)
+            .map(|_| get(node, "/metered", &shared))
+            .collect::<Result<_>>()?;
+        ensure!(
+            count(&statuses, 200) == 10 && count(&statuses, 429) == 5,
+            "node {node} with Redis away: {statuses:?}"
+        );
+    }
     Ok(())
 }
