@@ -17,6 +17,8 @@ use crate::wait::wait_until;
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// Also TLS on this port, with this certificate and key (no client certificates).
+    tls: Option<(u16, crate::certs::TestCert)>,
 }
 
 /// One RESP reply, as the tests need it.
@@ -45,13 +47,47 @@ impl RedisServer {
         let mut server = RedisServer {
             child: None,
             port: free_port()?,
+            tls: None,
         };
         server.spawn()?;
         Ok(server)
     }
 
+    /// [`RedisServer::start`], also serving TLS with `cert` on a port of its own
+    /// ([`RedisServer::tls_url`]); the plain port stays for the test's own commands.
+    pub fn start_tls(cert: crate::certs::TestCert) -> Result<Self> {
+        let mut server = RedisServer {
+            child: None,
+            port: free_port()?,
+            tls: Some((free_port()?, cert)),
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// `rediss://localhost:PORT` (the TLS port).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|(port, _)| format!("rediss://localhost:{port}"))
+    }
+
     fn spawn(&mut self) -> Result<()> {
+        let mut tls_args = Vec::new();
+        if let Some((port, cert)) = &self.tls {
+            tls_args.extend([
+                "--tls-port".to_owned(),
+                port.to_string(),
+                "--tls-cert-file".to_owned(),
+                cert.cert_file.display().to_string(),
+                "--tls-key-file".to_owned(),
+                cert.key_file.display().to_string(),
+                "--tls-auth-clients".to_owned(),
+                "no".to_owned(),
+            ]);
+        }
         let child = Command::new("redis-server")
+            .args(tls_args)
             .args([
                 "--port",
                 &self.port.to_string(),

@@ -519,3 +519,90 @@ fn one_control_node_and_two_followers_on_one_redis_count_as_one() -> Result<()> 
     }
     Ok(())
 }
+
+/// `rediss://`: counts reach a Redis that serves TLS, whose certificate the node verifies
+/// (trusted here through OpenSSL's `SSL_CERT_FILE`); a node that does not trust it never
+/// counts there, says why, and keeps serving on node-local limits.
+#[test]
+fn counts_go_over_rediss_to_a_redis_whose_certificate_is_verified() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cert = tests::certs::TestCert::loopback(dir.path(), "redis")?;
+    let redis = RedisServer::start_tls(cert.clone())?;
+    let url = redis.tls_url().context("a TLS port")?;
+    let upstream = EchoServer::start("up")?;
+    let node = |trusting: bool| -> Result<(Gateway, String)> {
+        let mut env = Vec::new();
+        if trusting {
+            env.push((
+                "SSL_CERT_FILE".to_owned(),
+                cert.cert_file.display().to_string(),
+            ));
+        }
+        let node = Gateway::start(GatewayOptions {
+            env,
+            args: vec!["--redis".into(), url.clone()],
+            ..Default::default()
+        })?;
+        let admin = node.admin();
+        admin.create_upstream(&upstream_spec("up", &[upstream.addr()]))?;
+        for (collection, body) in config_objects() {
+            admin
+                .post(&format!("/api/v1/{collection}"), &body)?
+                .expect_status(201, &format!("creating {collection}"))?;
+        }
+        let created = admin
+            .post("/api/v1/consumers/quoty/keys", &json!({}))?
+            .expect_status(201, "a key")?
+            .body;
+        let key = created["key"].as_str().context("key")?.to_owned();
+        Ok((node, key))
+    };
+    let up = |node: &Gateway| -> Result<Option<f64>> {
+        let text = node.metrics_text()?;
+        let samples = tests::metrics::parse(&text);
+        Ok(tests::metrics::samples(&samples, "tollgate_redis_up")
+            .first()
+            .map(|s| s.value))
+    };
+    let client = http_client();
+
+    let (trusting, key) = node(true)?;
+    ensure!(up(&trusting)? == Some(1.0), "redis over TLS is up");
+    for _ in 0..3 {
+        let answer = send(
+            &client,
+            "GET",
+            &trusting.url("/metered"),
+            &[("x-api-key", &key)],
+        )?;
+        ensure!(answer.status == 200, "{}", answer.text);
+    }
+    let keys = redis.keys("tg:q:{c:quoty}:day:*")?;
+    ensure!(keys.len() == 1, "{keys:?}");
+    ensure!(redis.get_int(&keys[0])? == 3, "three counts in redis");
+
+    let (doubting, key) = node(false)?;
+    ensure!(
+        up(&doubting)? == Some(0.0),
+        "an unverified redis is not used"
+    );
+    let status = doubting.admin().get("/api/v1/status")?.body;
+    let error = status["redis"]["last_error"].as_str().unwrap_or_default();
+    ensure!(error.contains("certificate"), "{status}");
+    let answer = send(
+        &client,
+        "GET",
+        &doubting.url("/metered"),
+        &[("x-api-key", &key)],
+    )?;
+    ensure!(
+        answer.status == 200,
+        "served on node-local limits: {}",
+        answer.text
+    );
+    ensure!(
+        redis.get_int(&keys[0])? == 3,
+        "nothing counted in redis by the doubting node"
+    );
+    Ok(())
+}
