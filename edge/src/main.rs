@@ -280,9 +280,7 @@ fn start_cluster(
     live_nodes: &Arc<edge::cluster::LiveNodes>,
 ) -> anyhow::Result<admin_ui::cluster::Cluster> {
     use edge::cluster::{control, follow};
-    let token = std::env::var("TOLLGATE_CLUSTER_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
+    let token = edge::cluster::cluster_token()?;
     let nodes = admin_ui::cluster::Nodes::default();
     let Some(url) = &args.follow else {
         let counting = control::start(nodes.clone(), live_nodes.clone(), registry)

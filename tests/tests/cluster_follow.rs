@@ -276,6 +276,32 @@ fn a_follower_without_a_token_does_not_start() -> Result<()> {
     Ok(())
 }
 
+/// A token read from a file with its newline can never be presented in a header: neither
+/// a control node nor a follower starts with one.
+#[test]
+fn a_cluster_token_a_header_cannot_carry_stops_the_start() -> Result<()> {
+    let control = control()?;
+    let follow = vec![
+        "--follow".into(),
+        format!("http://{}", control.admin_addr()),
+    ];
+    for args in [vec![], follow] {
+        let started = Gateway::start(GatewayOptions {
+            env: vec![(
+                "TOLLGATE_CLUSTER_TOKEN".into(),
+                format!("{CLUSTER_TOKEN}\n"),
+            )],
+            args: args.clone(),
+            ..GatewayOptions::default()
+        });
+        let Err(e) = started else {
+            anyhow::bail!("started with a token ending in a newline ({args:?})");
+        };
+        ensure!(format!("{e:#}").contains("white space"), "{e:#}");
+    }
+    Ok(())
+}
+
 /// A self-signed certificate for `name`: `(cert PEM, key PEM)`.
 fn certificate(dir: &std::path::Path, name: &str, tag: &str) -> Result<(String, String)> {
     let cert = TestCert::generate(dir, name, tag)?;
