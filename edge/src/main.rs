@@ -290,6 +290,7 @@ fn start_cluster(
             token,
             following: None,
             nodes,
+            whole: Default::default(),
         });
     };
     let config = follow::FollowConfig::new(
@@ -329,6 +330,7 @@ fn start_cluster(
         token: None,
         following: Some(following),
         nodes,
+        whole: Default::default(),
     })
 }
 

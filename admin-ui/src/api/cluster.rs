@@ -3,14 +3,17 @@
 //! the guard that makes a follower's API read-only.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use storage::{Feed, Problem};
@@ -75,17 +78,63 @@ pub(crate) async fn feed(
         }
     };
     let nodes = cluster.nodes.connected() + 1;
-    // A whole config may hold 100,000 keys: encoded off the async workers.
     let id = store.id().to_owned();
-    let body = tokio::task::spawn_blocking(move || encode(&feed, nodes, &id))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let body = match feed {
+        // A whole config may hold 100,000 keys: encoded once for every answer sending it,
+        // and sent after a head of the answer's own fields, with no copy.
+        Feed::Whole { revision, config } => {
+            let config = cluster
+                .whole
+                .get(revision, config)
+                .await
+                .map_err(ApiError::internal)?;
+            let head = whole_head(revision, nodes, &id).map_err(ApiError::internal)?;
+            let chunks = [
+                Bytes::from(head),
+                Bytes::from_owner(Shared(config)),
+                Bytes::from_static(b"}"),
+            ];
+            Body::from_stream(futures_util::stream::iter(
+                chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+            ))
+        }
+        other => Body::from(encode(&other, nodes, &id).map_err(ApiError::internal)?),
+    };
     Ok((
         [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         body,
     )
         .into_response())
+}
+
+/// The encoded whole config as a body chunk.
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A whole answer up to its `config` value: `{"mode":"whole",...,"config":`.
+fn whole_head(revision: u64, nodes: usize, store: &str) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Head<'a> {
+        mode: FeedMode,
+        revision: u64,
+        nodes: usize,
+        store: &'a str,
+    }
+    let mut head = serde_json::to_vec(&Head {
+        mode: FeedMode::Whole,
+        revision,
+        nodes,
+        store,
+    })?;
+    // `{...}` becomes `{...,"config":`.
+    head.pop();
+    head.extend_from_slice(br#","config":"#);
+    Ok(head)
 }
 
 /// The feed answer as JSON, borrowing what the store holds ([`crate::cluster::FeedAnswer`]
@@ -119,6 +168,7 @@ fn encode(feed: &Feed, nodes: usize, store: &str) -> Result<Vec<u8>, serde_json:
             config: None,
             changes: Some(deltas.iter().map(AsRef::as_ref).collect()),
         },
+        // Sent in chunks, by `feed`; encoded whole here for completeness.
         Feed::Whole { revision, config } => Answer {
             mode: FeedMode::Whole,
             revision: *revision,

@@ -174,3 +174,21 @@ async fn a_node_on_its_own_has_no_follow_status() {
     let status = h.get("/api/v1/status").await.json;
     assert!(status.get("follow").is_none(), "{status}");
 }
+
+#[tokio::test]
+async fn answers_sending_the_whole_config_share_one_encoding_freed_after_them() {
+    let encoding = crate::cluster::WholeEncoding::default();
+    let config = Arc::new(storage::Config::default());
+    let a = encoding.get(3, Arc::clone(&config)).await.expect("encoded");
+    let b = encoding.get(3, Arc::clone(&config)).await.expect("encoded");
+    assert!(Arc::ptr_eq(&a, &b), "one encoding for one revision");
+    let c = encoding.get(4, Arc::clone(&config)).await.expect("encoded");
+    assert!(!Arc::ptr_eq(&a, &c), "another revision is encoded anew");
+    assert_eq!(
+        serde_json::from_slice::<storage::Config>(&c).expect("JSON"),
+        *config
+    );
+    let held = Arc::downgrade(&c);
+    drop((a, b, c));
+    assert!(held.upgrade().is_none(), "not kept once no answer sends it");
+}
