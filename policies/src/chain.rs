@@ -8,6 +8,7 @@ use http::HeaderName;
 
 use crate::acl::Acl;
 use crate::basic_auth::BasicAuth;
+use crate::cache::Cache;
 use crate::clock::duration_nanos;
 use crate::cors::Cors;
 use crate::counters::Counters;
@@ -37,6 +38,7 @@ pub enum Policy {
     RequestSize(RequestSize),
     Headers(Headers),
     Rewrite(Rewrite),
+    Cache(Cache),
 }
 
 impl Policy {
@@ -64,6 +66,7 @@ impl Policy {
             PolicySpec::RequestSize(s) => Self::RequestSize(RequestSize::compile(s)?),
             PolicySpec::Headers(s) => Self::Headers(Headers::compile(s)?),
             PolicySpec::Rewrite(s) => Self::Rewrite(Rewrite::compile(s)?),
+            PolicySpec::Cache(s) => Self::Cache(Cache::compile(s)?),
         })
     }
 
@@ -80,6 +83,7 @@ impl Policy {
             Self::RequestSize(_) => "request_size",
             Self::Headers(_) => "headers",
             Self::Rewrite(_) => "rewrite",
+            Self::Cache(_) => "cache",
         }
     }
 
@@ -103,6 +107,8 @@ impl Policy {
             Self::Acl(_) => 5,
             Self::RateLimit(_) => 6,
             Self::Headers(_) | Self::Rewrite(_) => 7,
+            // The cache is looked up after every check: a cached answer still needs them.
+            Self::Cache(_) => 8,
         }
     }
 
@@ -183,7 +189,7 @@ impl Chain {
                 Policy::BasicAuth(p) => p.on_request(view, state, directory),
                 Policy::Acl(p) => p.on_request(state),
                 Policy::RateLimit(p) => p.on_request(view, state, nanos),
-                Policy::Headers(_) | Policy::Rewrite(_) => Verdict::Continue,
+                Policy::Headers(_) | Policy::Rewrite(_) | Policy::Cache(_) => Verdict::Continue,
             };
             if let Verdict::Respond(_) = verdict {
                 return verdict;
@@ -308,6 +314,14 @@ impl Chain {
                 _ => 0,
             })
             .sum()
+    }
+
+    /// The route's response cache settings (the first `cache` policy), if it has one.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.policies.iter().find_map(|p| match p {
+            Policy::Cache(c) => Some(c),
+            _ => None,
+        })
     }
 
     /// Whether any limit (route or plan) may be counted, so responses carry `RateLimit-*`.

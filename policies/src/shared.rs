@@ -113,7 +113,7 @@ impl Chain {
                     counts.push(route_count(p, view, state));
                     continue;
                 }
-                Policy::Headers(_) | Policy::Rewrite(_) => continue,
+                Policy::Headers(_) | Policy::Rewrite(_) | Policy::Cache(_) => continue,
                 _ if !counts.is_empty() => {
                     return Step::Count(Pending { counts, resume: i });
                 }

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::problem::{check_id, Problem, Problems};
 
+mod cache;
 mod jwt_issuer;
 
+pub use cache::*;
 pub use jwt_issuer::*;
 
 /// One entry in a route's `policies` list, tagged by `type`.
@@ -26,6 +28,7 @@ pub enum PolicySpec {
     RequestSize(RequestSizeSpec),
     Headers(HeadersSpec),
     Rewrite(RewriteSpec),
+    Cache(CacheSpec),
 }
 
 impl PolicySpec {
@@ -42,6 +45,7 @@ impl PolicySpec {
             Self::RequestSize(_) => "request_size",
             Self::Headers(_) => "headers",
             Self::Rewrite(_) => "rewrite",
+            Self::Cache(_) => "cache",
         }
     }
 
@@ -131,6 +135,7 @@ impl PolicySpec {
                     p.push("replacement", "must start with / (or a capture group)");
                 }
             }
+            Self::Cache(s) => s.validate(&mut p),
         }
         p.into_vec()
     }
