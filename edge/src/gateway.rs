@@ -111,6 +111,8 @@ pub struct RequestCtx {
     /// The request target for the upstream when it is not the client's (strip_prefix,
     /// rewrite, hidden query credentials): path and query, set in `request_filter`.
     pub upstream_target: Option<String>,
+    /// Set for routes with a `cache` policy: what the cache did (`x-cache`, metrics).
+    pub cache: Option<crate::cache::CacheResult>,
 }
 
 impl RequestCtx {
@@ -133,6 +135,7 @@ impl RequestCtx {
             body_bytes: 0,
             busy: None,
             upstream_target: None,
+            cache: None,
         }
     }
 
@@ -425,6 +428,7 @@ impl Gateway {
         if client != Version::HTTP_2 {
             resp.set_version(Version::HTTP_11);
         }
+        crate::cache::phases::response_filter(session, resp, ctx);
         Ok(())
     }
 
@@ -485,6 +489,11 @@ impl Gateway {
                     .metrics
                     .no_route()
                     .observe(&req.method, status, total, None)
+            }
+        }
+        if let (Some(result), Some(r), Some(cache)) = (ctx.cache, route, crate::cache::get()) {
+            if let Some(p) = r.policies.as_deref() {
+                p.cache_counters.count(cache, &r.id, result);
             }
         }
         let target = in_flight.as_ref().map(|f| f.target().name.as_str());

@@ -32,6 +32,8 @@ pub struct RoutePolicies {
     /// response: room is made for them once, before the edits.
     pub request_headers_added: usize,
     pub response_headers_added: usize,
+    /// `tollgate_cache_requests_total` of the route (used when it has a `cache` policy).
+    pub cache_counters: crate::cache::RouteCounters,
     rejections: RejectionCounters,
 }
 
@@ -54,6 +56,7 @@ impl RoutePolicies {
             request_headers_added: chain.request_headers_added(),
             response_headers_added: chain.response_headers_added(),
             rejections: RejectionCounters::new(route, &chain, rejections),
+            cache_counters: crate::cache::RouteCounters::default(),
             chain,
         })))
     }
@@ -90,7 +93,7 @@ impl RejectionCounters {
                 Policy::Acl(_) | Policy::IpFilter(_) | Policy::Cors(_) => 403,
                 Policy::RateLimit(_) => 429,
                 Policy::RequestSize(_) => 413,
-                Policy::Headers(_) | Policy::Rewrite(_) => continue,
+                Policy::Headers(_) | Policy::Rewrite(_) | Policy::Cache(_) => continue,
             };
             pairs.push((p.kind(), status));
         }
