@@ -382,3 +382,53 @@ fn other_methods_pass_through_uncached() -> Result<()> {
     ensure!(s.counted("c", "bypass")? == 2.0);
     Ok(())
 }
+
+#[test]
+fn the_console_purges_a_route_with_a_plain_form_and_shows_the_cache() -> Result<()> {
+    const PASSWORD: &str = "cache-console-pw";
+    let s = Setup::start_opts(
+        tests::GatewayOptions {
+            env: vec![("TOLLGATE_ADMIN_PASSWORD".into(), PASSWORD.into())],
+            ..tests::GatewayOptions::default()
+        },
+        &[cached("c", &["/c"], json!({"ttl_secs": 60}))],
+    )?;
+    expect(&s.get("/c/a", &[])?, "MISS", "first")?;
+    expect(&s.get("/c/a", &[])?, "HIT", "cached")?;
+    let console = tests::console::Console::new(s.gateway.admin_addr());
+    let session = console.log_in("admin", PASSWORD)?;
+    let dashboard = console.get("/", Some(&session), &[])?;
+    ensure!(
+        dashboard.text.contains("Cache hit ratio") && dashboard.text.contains("50.0%"),
+        "the dashboard shows the hit ratio"
+    );
+    let page = console.get("/routes/c", Some(&session), &[])?;
+    ensure!(page.status == 200, "route page: {}", page.status);
+    ensure!(
+        page.text.contains("action=\"/routes/c/purge-cache\""),
+        "the route page has the purge form"
+    );
+    let csrf = tests::console::hidden_field(&page.text, "csrf")
+        .ok_or_else(|| anyhow::anyhow!("no csrf field"))?;
+    let refused = console.post_form("/routes/c/purge-cache", &session, "forged", &[])?;
+    ensure!(
+        refused.status >= 400,
+        "a forged form is refused: {}",
+        refused.status
+    );
+    expect(
+        &s.get("/c/a", &[])?,
+        "HIT",
+        "still cached after the forged post",
+    )?;
+    let done = console.post_form("/routes/c/purge-cache", &session, &csrf, &[])?;
+    ensure!(done.status == 303, "purge answered {}", done.status);
+    ensure!(done.header("location") == Some("/routes/c"));
+    expect(&s.get("/c/a", &[])?, "MISS", "purged from the console")?;
+    let back = console.get("/routes/c", Some(&session), &[])?;
+    ensure!(
+        back.text.contains("Purged 1 cached answer"),
+        "the flash says how many"
+    );
+    Ok(())
+}

@@ -17,10 +17,18 @@ pub struct Setup {
 impl Setup {
     /// A gateway (with `args`), an upstream `up`, and `routes` created in order.
     pub fn start_with(args: &[&str], routes: &[Value]) -> Result<Setup> {
-        let gateway = Gateway::start(GatewayOptions {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            ..GatewayOptions::default()
-        })?;
+        Self::start_opts(
+            GatewayOptions {
+                args: args.iter().map(|a| a.to_string()).collect(),
+                ..GatewayOptions::default()
+            },
+            routes,
+        )
+    }
+
+    /// A gateway started with `opts`, an upstream `up`, and `routes` created in order.
+    pub fn start_opts(opts: GatewayOptions, routes: &[Value]) -> Result<Setup> {
+        let gateway = Gateway::start(opts)?;
         let upstream = EchoServer::start("up")?;
         let admin = gateway.admin();
         admin.create_upstream(&upstream_spec("up", &[upstream.addr()]))?;
