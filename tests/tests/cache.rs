@@ -432,3 +432,54 @@ fn the_console_purges_a_route_with_a_plain_form_and_shows_the_cache() -> Result<
     );
     Ok(())
 }
+
+#[test]
+fn a_follower_purges_its_own_cache() -> Result<()> {
+    use tests::gateway::{Gateway, GatewayOptions};
+    const TOKEN: &str = "cache-cluster-token";
+    let control = Gateway::start(GatewayOptions {
+        env: vec![("TOLLGATE_CLUSTER_TOKEN".into(), TOKEN.into())],
+        ..GatewayOptions::default()
+    })?;
+    let upstream = tests::EchoServer::start("up")?;
+    let admin = control.admin();
+    admin.create_upstream(&tests::admin::upstream_spec("up", &[upstream.addr()]))?;
+    admin.create_route(&cached("c", &["/c"], json!({"ttl_secs": 60})))?;
+    let follower = Gateway::start(GatewayOptions {
+        env: vec![("TOLLGATE_CLUSTER_TOKEN".into(), TOKEN.into())],
+        args: vec![
+            "--follow".into(),
+            format!("http://{}", control.admin_addr()),
+            "--node-id".into(),
+            "f1".into(),
+        ],
+        ..GatewayOptions::default()
+    })?;
+    let client = tests::http_client();
+    let get = || tests::send(&client, "GET", &follower.url("/c/a"), &[]);
+    wait_until(
+        "the follower serving the route",
+        Duration::from_secs(20),
+        || Ok((get()?.status == 200).then_some(())),
+    )?;
+    expect(&get()?, "HIT", "cached on the follower")?;
+    let purge = follower
+        .admin()
+        .post("/api/v1/cache/purge", &json!({"route": "c"}))?;
+    ensure!(
+        purge.status == 200 && purge.body == json!({"purged": 1}),
+        "a purge is no config write: {} {}",
+        purge.status,
+        purge.body
+    );
+    expect(&get()?, "MISS", "purged on the follower")?;
+    let write = follower
+        .admin()
+        .post("/api/v1/routes", &cached("d", &["/d"], json!({})))?;
+    ensure!(
+        write.status == 409,
+        "config writes stay refused: {}",
+        write.status
+    );
+    Ok(())
+}
