@@ -91,9 +91,19 @@ pub fn install(size_bytes: u64, metrics: &crate::metrics::Metrics) -> &'static R
             metrics.cache_size.clone(),
         ))),
         lock: Box::leak(CacheLock::new_boxed(LOCK_AGE_TIMEOUT)),
-        predictor: Box::leak(Box::new(Predictor::new(PREDICTOR_SHARD_KEYS, None))),
+        predictor: Box::leak(Box::new(Predictor::new(
+            PREDICTOR_SHARD_KEYS,
+            Some(is_per_request_reason),
+        ))),
         requests: metrics.cache_requests.clone(),
     })
+}
+
+/// Reasons that say nothing of the URL, only of one request (its `Authorization`): the
+/// predictor does not remember the key as uncacheable for them, or the next anonymous
+/// request would skip the cache.
+fn is_per_request_reason(reason: &'static str) -> bool {
+    reason == phases::AUTHORIZATION_REASON
 }
 
 /// The process's response cache, once installed.

@@ -106,7 +106,6 @@ fn no_store_private_set_cookie_and_authorized_answers_are_never_stored() -> Resu
             "{path}: every request reaches the upstream"
         );
     }
-    // The one with a cookie never hands its cookie to another client from the cache.
     s.upstream
         .set_headers(&[("cache-control", "public, max-age=60")]);
     expect(
@@ -206,6 +205,12 @@ fn stale_answers_cover_upstream_errors_and_revalidation() -> Result<()> {
     // Last: a killed target is ejected (passive health) and stays out a while.
     s.upstream.kill()?;
     expect(&s.get("/e/x", &[])?, "STALE", "the origin is down: stale")?;
+    expect(
+        &s.get("/e/x", &[])?,
+        "STALE",
+        "its target ejected: still stale",
+    )?;
+    ensure!(s.counted("sie", "stale")? == 3.0);
     Ok(())
 }
 

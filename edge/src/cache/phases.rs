@@ -23,6 +23,9 @@ use crate::gateway::RequestCtx;
 /// or a condition to make sense: no 206, no 304).
 const CACHEABLE_STATUSES: [u16; 11] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
 
+/// Why an answer to a request with `Authorization` was not stored.
+pub const AUTHORIZATION_REASON: &str = "authorization";
+
 /// The route's cache settings, if the request's route has a `cache` policy.
 fn settings(ctx: &RequestCtx) -> Option<&Cache> {
     ctx.compiled_route()?.policies.as_deref()?.chain.cache()
@@ -107,7 +110,7 @@ fn decide(c: &Cache, req: &RequestHeader, resp: &ResponseHeader, now: SystemTime
             .as_ref()
             .is_none_or(|cc| !cc.allow_caching_authorized_req())
     {
-        return Uncacheable(NoCacheReason::Custom("authorization"));
+        return Uncacheable(NoCacheReason::Custom(AUTHORIZATION_REASON));
     }
     let defaults = CacheMetaDefaults::new(|_| None, c.stale_while_revalidate, c.stale_if_error);
     let fresh_until = calculate_fresh_until(now, cc.as_ref(), resp, authorized, &defaults)
