@@ -119,10 +119,21 @@ impl MemoryStore {
 
     /// Stores (or replaces) `entry`, evicting what TinyUFO chooses to make room.
     fn insert(&self, entry: Entry, route: &str, path: Box<str>) {
-        let bytes = entry.bytes();
+        let mut index = self.index.lock();
+        self.insert_locked(&mut index, entry, route, path);
+    }
+
+    fn insert_locked(
+        &self,
+        index: &mut HashMap<HashBinary, Indexed>,
+        entry: Entry,
+        route: &str,
+        path: Box<str>,
+    ) {
+        // The index's copy of the path is memory the entry costs too.
+        let bytes = entry.bytes() + path.len();
         let weight = u16::try_from(bytes.div_ceil(WEIGHT_UNIT)).unwrap_or(u16::MAX);
         let key = entry.key;
-        let mut index = self.index.lock();
         let evicted = self
             .entries
             .force_put(u128::from_be_bytes(key), Arc::new(entry), weight);
@@ -224,22 +235,20 @@ impl Storage for MemoryStore {
         _trace: &SpanHandle,
     ) -> Result<bool> {
         let bin = key.combined_bin();
-        let Some(old) = self.get(bin) else {
-            return Error::e_explain(ErrorType::InternalError, "no stored answer to refresh");
+        let serialized = meta.serialize()?;
+        // Under the index's lock, so that a purge cannot come between the lookup and the
+        // write and see its entry put back.
+        let mut index = self.index.lock();
+        let (Some(old), Some(indexed)) = (self.get(bin), index.get(&bin)) else {
+            return Ok(false);
         };
-        let (route, path) = {
-            let index = self.index.lock();
-            match index.get(&bin) {
-                Some(i) => (i.route.clone(), i.path.clone()),
-                None => return Ok(false),
-            }
-        };
+        let (route, path) = (indexed.route.clone(), indexed.path.clone());
         let entry = Entry {
             key: bin,
-            meta: meta.serialize()?,
+            meta: serialized,
             body: old.body.clone(),
         };
-        self.insert(entry, &route, path);
+        self.insert_locked(&mut index, entry, &route, path);
         Ok(true)
     }
 
@@ -370,7 +379,7 @@ mod tests {
         assert!(s.get([2; 16]).is_some());
         assert_eq!(s.purge("a", None), 1);
         assert_eq!(s.entries(), 1);
-        assert_eq!(s.bytes(), (10 + ENTRY_OVERHEAD) as u64);
+        assert_eq!(s.bytes(), (10 + ENTRY_OVERHEAD + "/y".len()) as u64);
     }
 
     #[test]
@@ -389,6 +398,6 @@ mod tests {
         s.insert(entry(1, 100), "r", "/".into());
         s.insert(entry(1, 50), "r", "/".into());
         assert_eq!(s.entries(), 1);
-        assert_eq!(s.bytes(), (50 + ENTRY_OVERHEAD) as u64);
+        assert_eq!(s.bytes(), (50 + ENTRY_OVERHEAD + 1) as u64);
     }
 }
