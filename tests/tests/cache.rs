@@ -488,3 +488,43 @@ fn a_follower_purges_its_own_cache() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn config_changes_that_make_entries_wrong_start_the_route_empty() -> Result<()> {
+    let s = Setup::start(&[cached("c", &["/c"], json!({"ttl_secs": 600}))])?;
+    let other = tests::EchoServer::start("other")?;
+    s.admin
+        .create_upstream(&tests::admin::upstream_spec("other", &[other.addr()]))?;
+    expect(&s.get("/c/a", &[])?, "MISS", "first")?;
+    expect(&s.get("/c/a", &[])?, "HIT", "cached")?;
+
+    // Another upstream: its own answers.
+    let mut moved = cached("c", &["/c"], json!({"ttl_secs": 600}));
+    moved["upstream"] = json!("other");
+    s.admin.update_route("c", &moved)?;
+    let answer = s.get("/c/a", &[])?;
+    expect(&answer, "MISS", "moved to another upstream")?;
+    ensure!(answer.echo()?.server == "other");
+
+    // Other key parts: other keys.
+    let mut keyed = cached("c", &["/c"], json!({"ttl_secs": 600, "key": ["query"]}));
+    keyed["upstream"] = json!("other");
+    s.admin.update_route("c", &keyed)?;
+    expect(&s.get("/c/a", &[])?, "MISS", "new key parts")?;
+    expect(&s.get("/c/a", &[])?, "HIT", "then cached")?;
+
+    // Deleted, then made again under the same id: empty.
+    s.admin
+        .delete("/api/v1/routes/c")?
+        .expect_status(204, "deleting the route")?;
+    ensure!(s.get("/c/a", &[])?.status == 404);
+    s.admin.create_route(&keyed)?;
+    expect(&s.get("/c/a", &[])?, "MISS", "made again")?;
+
+    // A change of ttl keeps what is stored (still the answers to those requests).
+    let mut longer = cached("c", &["/c"], json!({"ttl_secs": 900, "key": ["query"]}));
+    longer["upstream"] = json!("other");
+    s.admin.update_route("c", &longer)?;
+    expect(&s.get("/c/a", &[])?, "HIT", "a ttl change keeps entries")?;
+    Ok(())
+}

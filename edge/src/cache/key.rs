@@ -1,6 +1,7 @@
 //! Cache keys: which stored answer a request may get. The primary key frames (length
 //! prefixed, so no two requests share one by accident) the key version, the route id, the
-//! host (lowercased) and the path, then the route's extra parts (`query`, `header:NAME`,
+//! route's upstream id (a route moved to another upstream starts empty), the host
+//! (lowercased) and the path, then the route's extra parts (`query`, `header:NAME`,
 //! `consumer`), each tagged. The route id is also the key's user tag (purges by route), and
 //! the path rides along for purges by path. GET and HEAD share their key.
 
@@ -14,12 +15,20 @@ use super::store::EntryPath;
 const KEY_VERSION: &[u8] = b"tollgate-cache-1";
 
 /// The cache key of `req` on `route` with the route's cache settings.
-pub fn build(route: &str, cache: &Cache, req: &RequestHeader, state: &RequestState) -> CacheKey {
+pub fn build(
+    route: &str,
+    upstream: &str,
+    cache: &Cache,
+    req: &RequestHeader,
+    state: &RequestState,
+) -> CacheKey {
     let path = req.uri.path();
     let host = crate::forwarded::request_host(req).unwrap_or("");
-    let mut primary = Vec::with_capacity(64 + route.len() + host.len() + path.len());
+    let mut primary =
+        Vec::with_capacity(64 + route.len() + upstream.len() + host.len() + path.len());
     frame(&mut primary, KEY_VERSION);
     frame(&mut primary, route.as_bytes());
+    frame(&mut primary, upstream.as_bytes());
     let start = primary.len();
     frame(&mut primary, host.as_bytes());
     primary[start + 4..].make_ascii_lowercase();
@@ -76,7 +85,7 @@ mod tests {
     }
 
     fn bin(route: &str, c: &Cache, r: &RequestHeader) -> [u8; 16] {
-        build(route, c, r, &RequestState::default()).primary_bin()
+        build(route, "up", c, r, &RequestState::default()).primary_bin()
     }
 
     #[test]

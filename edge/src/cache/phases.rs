@@ -60,6 +60,7 @@ pub fn cache_key(session: &Session, ctx: &RequestCtx) -> Result<CacheKey> {
     match (route, settings(ctx)) {
         (Some(route), Some(c)) => Ok(super::key::build(
             &route.id,
+            route.pool.id(),
             c,
             session.req_header(),
             &ctx.policy_state,

@@ -4,7 +4,7 @@
 //! lock); filling, evicting and purging take the index's lock.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -90,10 +90,22 @@ impl MemoryStore {
 
     /// Drops every answer of `route` (of `path` only, when given); returns how many.
     pub fn purge(&self, route: &str, path: Option<&str>) -> u64 {
+        self.purge_matching(|e| &*e.route == route && path.is_none_or(|p| &*e.path == p))
+    }
+
+    /// Drops every answer of the routes in `routes` (which left the config), in one pass.
+    pub fn purge_routes(&self, routes: &HashSet<&str>) -> u64 {
+        if routes.is_empty() {
+            return 0;
+        }
+        self.purge_matching(|e| routes.contains(&*e.route))
+    }
+
+    fn purge_matching(&self, doomed: impl Fn(&Indexed) -> bool) -> u64 {
         let mut index = self.index.lock();
         let doomed: Vec<HashBinary> = index
             .iter()
-            .filter(|(_, e)| &*e.route == route && path.is_none_or(|p| &*e.path == p))
+            .filter(|(_, e)| doomed(e))
             .map(|(k, _)| *k)
             .collect();
         for key in &doomed {
