@@ -9,6 +9,7 @@
 //! URL. Simultaneous misses of one key wait on Pingora's cache lock: one origin fetch.
 
 pub mod key;
+pub mod meta;
 pub mod phases;
 pub mod store;
 
@@ -84,19 +85,23 @@ static CACHE: OnceLock<ResponseCache> = OnceLock::new();
 /// Makes the process's response cache, of `size_bytes` at most, counting into the metrics
 /// given (`tollgate_cache_requests_total`, `tollgate_cache_size_bytes`). Called once at
 /// start-up; a second call returns the first cache.
-pub fn install(size_bytes: u64, metrics: &crate::metrics::Metrics) -> &'static ResponseCache {
-    CACHE.get_or_init(|| ResponseCache {
-        store: Box::leak(Box::new(MemoryStore::new(
-            size_bytes,
-            metrics.cache_size.clone(),
-        ))),
+pub fn install(
+    size_bytes: u64,
+    metrics: &crate::metrics::Metrics,
+) -> pingora_error::Result<&'static ResponseCache> {
+    if let Some(cache) = CACHE.get() {
+        return Ok(cache);
+    }
+    let store = MemoryStore::new(size_bytes, metrics.cache_size.clone())?;
+    Ok(CACHE.get_or_init(|| ResponseCache {
+        store: Box::leak(Box::new(store)),
         lock: Box::leak(CacheLock::new_boxed(LOCK_AGE_TIMEOUT)),
         predictor: Box::leak(Box::new(Predictor::new(
             PREDICTOR_SHARD_KEYS,
             Some(is_per_request_reason),
         ))),
         requests: metrics.cache_requests.clone(),
-    })
+    }))
 }
 
 /// Reasons that say nothing of the URL, only of one request (its `Authorization`): the

@@ -69,11 +69,11 @@ impl ProxyHttp for Gateway {
 
     fn should_serve_stale(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _ctx: &mut RequestCtx,
         error: Option<&Error>,
     ) -> bool {
-        cache::should_serve_stale(error)
+        cache::should_serve_stale(session, error)
     }
 
     async fn request_body_filter(

@@ -204,7 +204,12 @@ fn stale_answers_cover_upstream_errors_and_revalidation() -> Result<()> {
     ensure!(stale.text == first.text);
     // Last: a killed target is ejected (passive health) and stays out a while.
     s.upstream.kill()?;
-    expect(&s.get("/e/x", &[])?, "STALE", "the origin is down: stale")?;
+    let down = s.get("/e/x", &[])?;
+    expect(&down, "STALE", "the origin is down: stale")?;
+    ensure!(
+        down.header("connection") == Some("close"),
+        "the client's connection is not reused after a failed fetch, and says so"
+    );
     expect(
         &s.get("/e/x", &[])?,
         "STALE",

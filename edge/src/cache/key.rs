@@ -55,7 +55,11 @@ pub fn build(
             }
         }
     }
+    // Pingora hashes the primary key (blake2) each time it asks for its hash, three or
+    // four times a request: hash it once.
+    let hash = pingora_cache::key::hash_key(&primary);
     let mut key = CacheKey::new(primary, route);
+    key.set_primary_bin_override(hash);
     key.extensions.insert(EntryPath(path.into()));
     key
 }

@@ -157,8 +157,20 @@ pub fn cache_vary_filter(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBi
 
 /// Whether a stale answer may be served: while it is fetched again (its window already
 /// checked by Pingora), or when fetching failed for any reason but the client's own.
-pub fn should_serve_stale(error: Option<&Error>) -> bool {
-    error.is_none_or(|e| e.esource() != &ErrorSource::Downstream)
+/// After a failed connection (not an error status) Pingora does not reuse the client's
+/// connection: the stale answer then says `Connection: close`, or a client would send its
+/// next request on a connection being closed (and get a reset).
+pub fn should_serve_stale(session: &mut Session, error: Option<&Error>) -> bool {
+    let Some(e) = error else {
+        return true;
+    };
+    if e.esource() == &ErrorSource::Downstream {
+        return false;
+    }
+    if !matches!(e.etype(), ErrorType::HTTPStatus(_)) {
+        session.set_keepalive(None);
+    }
+    true
 }
 
 /// What the cache did for this answer; `None` for routes without a cache.

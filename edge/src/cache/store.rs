@@ -1,4 +1,4 @@
-//! The response cache's storage: answers (serialized meta and body) in memory, in a
+//! The response cache's storage: answers (meta ready to serve, see `meta.rs`, and body) in memory, in a
 //! TinyUFO cache weighed in KiB and bounded by `--cache-size`, plus an index of what is
 //! stored by route and path (for purges and the size figure). A hit reads TinyUFO only (no
 //! lock); filling, evicting and purging take the index's lock.
@@ -21,6 +21,8 @@ use pingora_cache::{CacheKey, CacheMeta, Storage};
 use pingora_error::{Error, ErrorType, Result};
 use tinyufo::TinyUfo;
 
+use super::meta::{EmptyHeader, StoredMeta};
+
 /// What an entry weighs besides its body and meta (key, index, bookkeeping), in bytes.
 const ENTRY_OVERHEAD: usize = 160;
 /// TinyUFO's unit of weight: entries are weighed in KiB (its weights are `u16`).
@@ -34,13 +36,13 @@ pub struct EntryPath(pub Box<str>);
 struct Entry {
     /// The full key hash: TinyUFO keys are 64-bit hashes of it, so a hit checks it.
     key: HashBinary,
-    meta: (Vec<u8>, Vec<u8>),
+    meta: StoredMeta,
     body: Bytes,
 }
 
 impl Entry {
     fn bytes(&self) -> usize {
-        self.meta.0.len() + self.meta.1.len() + self.body.len() + ENTRY_OVERHEAD
+        self.meta.bytes() + self.body.len() + ENTRY_OVERHEAD
     }
 }
 
@@ -58,19 +60,21 @@ pub struct MemoryStore {
     bytes: AtomicU64,
     capacity: u64,
     size_gauge: prometheus::IntGauge,
+    empty_header: EmptyHeader,
 }
 
 impl MemoryStore {
     /// A store of at most `capacity` bytes; `size_gauge` follows what it holds.
-    pub fn new(capacity: u64, size_gauge: prometheus::IntGauge) -> MemoryStore {
+    pub fn new(capacity: u64, size_gauge: prometheus::IntGauge) -> Result<MemoryStore> {
         let units = usize::try_from(capacity).unwrap_or(usize::MAX) / WEIGHT_UNIT;
-        MemoryStore {
+        Ok(MemoryStore {
             entries: TinyUfo::new(units.max(1), (units / 8).max(1024)),
             index: Mutex::new(HashMap::new()),
             bytes: AtomicU64::new(0),
             capacity,
             size_gauge,
-        }
+            empty_header: EmptyHeader::new()?,
+        })
     }
 
     /// Bytes held now (bodies, metas and their bookkeeping).
@@ -196,7 +200,7 @@ impl Storage for MemoryStore {
         let Some(entry) = self.get(key.combined_bin()) else {
             return Ok(None);
         };
-        let meta = CacheMeta::deserialize(&entry.meta.0, &entry.meta.1)?;
+        let meta = entry.meta.to_meta(&self.empty_header)?;
         let hit = Hit {
             body: entry.body.clone(),
             done: false,
@@ -222,7 +226,7 @@ impl Storage for MemoryStore {
             key: key.combined_bin(),
             route: key.user_tag.clone(),
             path,
-            meta: meta.serialize()?,
+            meta: StoredMeta::new(meta)?,
             body: BytesMut::new(),
         }))
     }
@@ -247,7 +251,7 @@ impl Storage for MemoryStore {
         _trace: &SpanHandle,
     ) -> Result<bool> {
         let bin = key.combined_bin();
-        let serialized = meta.serialize()?;
+        let stored = StoredMeta::new(meta)?;
         // Under the index's lock, so that a purge cannot come between the lookup and the
         // write and see its entry put back.
         let mut index = self.index.lock();
@@ -257,7 +261,7 @@ impl Storage for MemoryStore {
         let (route, path) = (indexed.route.clone(), indexed.path.clone());
         let entry = Entry {
             key: bin,
-            meta: serialized,
+            meta: stored,
             body: old.body.clone(),
         };
         self.insert_locked(&mut index, entry, &route, path);
@@ -332,7 +336,7 @@ struct Miss {
     key: HashBinary,
     route: String,
     path: Box<str>,
-    meta: (Vec<u8>, Vec<u8>),
+    meta: StoredMeta,
     body: BytesMut,
 }
 
@@ -369,13 +373,19 @@ mod tests {
 
     fn store(capacity: u64) -> &'static MemoryStore {
         let gauge = prometheus::IntGauge::new("size", "size").expect("gauge");
-        Box::leak(Box::new(MemoryStore::new(capacity, gauge)))
+        Box::leak(Box::new(MemoryStore::new(capacity, gauge).expect("store")))
+    }
+
+    fn meta() -> StoredMeta {
+        let now = std::time::SystemTime::now();
+        let header = pingora_http::ResponseHeader::build(200, None).expect("header");
+        StoredMeta::new(&CacheMeta::new(now, now, 0, 0, header)).expect("meta")
     }
 
     fn entry(n: u8, body: usize) -> Entry {
         Entry {
             key: [n; 16],
-            meta: (Vec::new(), Vec::new()),
+            meta: meta(),
             body: Bytes::from(vec![n; body]),
         }
     }
@@ -391,7 +401,10 @@ mod tests {
         assert!(s.get([2; 16]).is_some());
         assert_eq!(s.purge("a", None), 1);
         assert_eq!(s.entries(), 1);
-        assert_eq!(s.bytes(), (10 + ENTRY_OVERHEAD + "/y".len()) as u64);
+        assert_eq!(
+            s.bytes(),
+            (10 + meta().bytes() + ENTRY_OVERHEAD + "/y".len()) as u64
+        );
     }
 
     #[test]
@@ -410,6 +423,6 @@ mod tests {
         s.insert(entry(1, 100), "r", "/".into());
         s.insert(entry(1, 50), "r", "/".into());
         assert_eq!(s.entries(), 1);
-        assert_eq!(s.bytes(), (50 + ENTRY_OVERHEAD + 1) as u64);
+        assert_eq!(s.bytes(), (50 + meta().bytes() + ENTRY_OVERHEAD + 1) as u64);
     }
 }
