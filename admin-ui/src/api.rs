@@ -6,6 +6,7 @@
 
 pub(crate) mod auth;
 mod body;
+pub(crate) mod cache;
 mod cluster;
 mod config;
 mod credentials;
@@ -175,6 +176,7 @@ pub(crate) fn table() -> Vec<(&'static str, MethodRouter<AdminState>)> {
         ),
         ("/api/v1/config", get(config::export).put(config::replace)),
         ("/api/v1/status", get(status::status)),
+        (cache::PURGE_PATH, axum::routing::post(cache::purge)),
         (crate::cluster::FEED_PATH, get(cluster::feed)),
         ("/api/v1/cluster/nodes", get(cluster::nodes)),
     ]

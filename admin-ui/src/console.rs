@@ -12,6 +12,7 @@
 //! REST API's JSON 404/405 stay in charge of unknown paths.
 
 mod assets;
+mod cache;
 mod config_page;
 mod dashboard;
 mod error;
@@ -122,6 +123,7 @@ pub fn router(state: ConsoleState) -> Router {
         )
         .route("/config/import", post(config_page::import))
         .route("/nodes", get(nodes::show))
+        .route("/routes/{id}/purge-cache", post(cache::purge))
         .merge(resources::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

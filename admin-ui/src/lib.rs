@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use bootstrap::{bootstrap_admin, BootstrapError, ADMIN_USER};
-pub use live::{LiveView, RedisStatus, TargetHealth, UsageReport};
+pub use live::{CacheStats, LiveView, RedisStatus, TargetHealth, UsageReport};
 
 /// Everything the admin server needs, handed over by edge at start-up.
 pub struct AdminConfig {

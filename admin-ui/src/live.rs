@@ -44,6 +44,39 @@ pub trait LiveView: Send + Sync + 'static {
     fn key_last_used(&self, _key_hash: &storage::KeyHash) -> Option<u64> {
         None
     }
+    /// Drops this node's cached answers of `route` (of request path `path` only, when
+    /// given); returns how many. Each node has its own cache.
+    fn cache_purge(&self, _route: &str, _path: Option<&str>) -> u64 {
+        0
+    }
+    /// The response cache's figures; `None` without one.
+    fn cache_stats(&self) -> Option<CacheStats> {
+        None
+    }
+}
+
+/// The response cache's figures (dashboard, `GET /api/v1/status`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CacheStats {
+    /// Bytes held now, and at most (`--cache-size`).
+    pub bytes: u64,
+    pub capacity_bytes: u64,
+    /// Answers held now.
+    pub entries: u64,
+    /// Requests of routes with a cache since start, by result.
+    pub hits: u64,
+    pub misses: u64,
+    pub stale: u64,
+    pub bypass: u64,
+}
+
+impl CacheStats {
+    /// Hits (fresh or stale) over hits and misses; `None` before any.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let served = self.hits + self.stale;
+        let total = served + self.misses;
+        (total > 0).then(|| served as f64 / total as f64)
+    }
 }
 
 /// Waits (at most [`APPLY_WAIT`]) until the proxy has dealt with `revision`, so that a write

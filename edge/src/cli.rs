@@ -98,6 +98,10 @@ pub struct RunArgs {
     /// 256 (each proxied connection may take two descriptors), 64 at least.
     #[arg(long = "max-connections", env = "TOLLGATE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Megabytes the response cache (policy `cache`) holds at most, bodies and headers
+    /// counted; past it the least useful answers are evicted (TinyUFO).
+    #[arg(long = "cache-size", env = "TOLLGATE_CACHE_SIZE", default_value_t = crate::cache::DEFAULT_CACHE_SIZE_MB, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub cache_size_mb: u64,
     /// Seconds that requests in flight may take to finish after SIGTERM/SIGINT.
     #[arg(long = "shutdown-timeout", env = "TOLLGATE_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS)]
     pub shutdown_timeout_secs: u64,

@@ -116,6 +116,8 @@ pub struct RequestCtx {
     pub encoder: Option<Box<crate::compress::Encoder>>,
     /// The gRPC-Web bridge of a call on a route with `grpc_web`.
     pub grpc_web: Option<crate::grpc_web::Bridge>,
+    /// Set for routes with a `cache` policy: what the cache did (`x-cache`, metrics).
+    pub cache: Option<crate::cache::CacheResult>,
 }
 
 impl RequestCtx {
@@ -140,6 +142,7 @@ impl RequestCtx {
             upstream_target: None,
             encoder: None,
             grpc_web: None,
+            cache: None,
         }
     }
 
@@ -461,6 +464,7 @@ impl Gateway {
         if client != Version::HTTP_2 {
             resp.set_version(Version::HTTP_11);
         }
+        crate::cache::phases::response_filter(session, resp, ctx);
         Ok(())
     }
 
@@ -521,6 +525,11 @@ impl Gateway {
                     .metrics
                     .no_route()
                     .observe(&req.method, status, total, None)
+            }
+        }
+        if let (Some(result), Some(r), Some(cache)) = (ctx.cache, route, crate::cache::get()) {
+            if let Some(p) = r.policies.as_deref() {
+                p.cache_counters.count(cache, &r.id, result);
             }
         }
         let target = in_flight.as_ref().map(|f| f.target().name.as_str());

@@ -7,6 +7,7 @@
 pub mod access_log;
 pub mod admin_server;
 pub mod bare;
+pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod compress;

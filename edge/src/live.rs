@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use admin_ui::{LiveView, RedisStatus, TargetHealth, UsageReport};
+use admin_ui::{CacheStats, LiveView, RedisStatus, TargetHealth, UsageReport};
 use policies::calendar::{period_end, period_index, period_name};
 use policies::{shared, Clock, QuotaPeriod, QuotaSpec, SystemClock, Usage};
 
@@ -111,6 +111,39 @@ impl LiveView for Live {
             .directory
             .key(key_hash)?
             .last_use()
+    }
+
+    fn cache_purge(&self, route: &str, path: Option<&str>) -> u64 {
+        crate::cache::get().map_or(0, |c| c.store.purge(route, path))
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        let cache = crate::cache::get()?;
+        let mut stats = CacheStats {
+            bytes: cache.store.bytes(),
+            capacity_bytes: cache.store.capacity(),
+            entries: cache.store.entries() as u64,
+            ..CacheStats::default()
+        };
+        use prometheus::core::Collector;
+        for family in self.shared.metrics.cache_requests.collect() {
+            for series in family.get_metric() {
+                let value = series.get_counter().get_value() as u64;
+                let result = series
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "result")
+                    .map(|l| l.value().to_owned());
+                match result.as_deref() {
+                    Some("hit") => stats.hits += value,
+                    Some("miss") => stats.misses += value,
+                    Some("stale") => stats.stale += value,
+                    Some("bypass") => stats.bypass += value,
+                    _ => {}
+                }
+            }
+        }
+        Some(stats)
     }
 }
 

@@ -407,6 +407,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .context("loading the keys' last use")?;
     }
     let shared = Shared::new(snapshot, metrics.clone(), counters);
+    edge::cache::install(args.cache_size_mb.saturating_mul(1024 * 1024), &metrics)
+        .map_err(|e| anyhow::anyhow!("making the response cache: {e}"))?;
     if let Some(e) = first_error {
         eprintln!("tollgate: the stored config does not compile, serving no routes: {e}");
         metrics.reload_errors.inc();

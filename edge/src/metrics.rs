@@ -67,6 +67,10 @@ pub struct Metrics {
     /// `tollgate_connections_refused_total`: client connections closed at once because
     /// `--max-connections` were open.
     pub connections_refused: IntCounter,
+    /// `tollgate_cache_requests_total{route, result}` (hit, miss, stale, bypass).
+    pub cache_requests: IntCounterVec,
+    /// `tollgate_cache_size_bytes`: what the response cache holds.
+    pub cache_size: IntGauge,
     none: OnceLock<Arc<RouteMetrics>>,
 }
 
@@ -138,6 +142,19 @@ impl Metrics {
             "tollgate_connections_refused_total",
             "Client connections closed at once because --max-connections were open",
         )?;
+        let cache_requests = IntCounterVec::new(
+            Opts::new(
+                "tollgate_cache_requests_total",
+                "Requests of routes with a cache, by what the cache did",
+            ),
+            &["route", "result"],
+        )?;
+        let cache_size = IntGauge::new(
+            "tollgate_cache_size_bytes",
+            "Bytes held by the response cache",
+        )?;
+        registry.register(Box::new(cache_requests.clone()))?;
+        registry.register(Box::new(cache_size.clone()))?;
         registry.register(Box::new(connections_open.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -162,6 +179,8 @@ impl Metrics {
             access_log_dropped,
             connections_open,
             connections_refused,
+            cache_requests,
+            cache_size,
             none: OnceLock::new(),
         }))
     }
@@ -209,6 +228,7 @@ impl Metrics {
         forget_matching(&self.requests, "route", routes);
         forget_matching(&self.upstream_duration, "route", routes);
         forget_matching(&self.policy_rejections, "route", routes);
+        forget_matching(&self.cache_requests, "route", routes);
     }
 
     /// Drops the upstream time series of `route` on `upstream` (the route moved to another

@@ -36,6 +36,8 @@ pub struct RoutePolicies {
     pub compression: Option<policies::Compression>,
     /// Whether the route bridges gRPC-Web calls (`grpc_web`).
     pub grpc_web: bool,
+    /// `tollgate_cache_requests_total` of the route (used when it has a `cache` policy).
+    pub cache_counters: crate::cache::RouteCounters,
     rejections: RejectionCounters,
 }
 
@@ -60,6 +62,7 @@ impl RoutePolicies {
             compression: chain.compression().cloned(),
             grpc_web: chain.has_grpc_web(),
             rejections: RejectionCounters::new(route, &chain, rejections),
+            cache_counters: crate::cache::RouteCounters::default(),
             chain,
         })))
     }
@@ -97,7 +100,7 @@ impl RejectionCounters {
                 Policy::RateLimit(_) => 429,
                 Policy::RequestSize(_) => 413,
                 Policy::Headers(_) | Policy::Rewrite(_) => continue,
-                Policy::Compression(_) | Policy::GrpcWeb(_) => continue,
+                Policy::Compression(_) | Policy::GrpcWeb(_) | Policy::Cache(_) => continue,
             };
             pairs.push((p.kind(), status));
         }

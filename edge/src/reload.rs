@@ -136,6 +136,10 @@ fn forget_removed_routes(shared: &Shared, previous: &Snapshot, next: &Snapshot) 
         }
     }
     shared.metrics.forget_routes(&gone);
+    // Their cached answers go too: a route made again under the same id starts empty.
+    if let Some(cache) = crate::cache::get() {
+        cache.store.purge_routes(&gone);
+    }
 }
 
 /// Drops the health series of targets that are in no pool any more, so the gauge shows

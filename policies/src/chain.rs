@@ -8,6 +8,7 @@ use http::HeaderName;
 
 use crate::acl::Acl;
 use crate::basic_auth::BasicAuth;
+use crate::cache::Cache;
 use crate::clock::duration_nanos;
 use crate::compression::{Compression, GrpcWeb};
 use crate::cors::Cors;
@@ -40,6 +41,7 @@ pub enum Policy {
     Rewrite(Rewrite),
     Compression(Compression),
     GrpcWeb(GrpcWeb),
+    Cache(Cache),
 }
 
 impl Policy {
@@ -69,6 +71,7 @@ impl Policy {
             PolicySpec::Rewrite(s) => Self::Rewrite(Rewrite::compile(s)?),
             PolicySpec::Compression(s) => Self::Compression(Compression::compile(s)?),
             PolicySpec::GrpcWeb(s) => Self::GrpcWeb(GrpcWeb::compile(s)?),
+            PolicySpec::Cache(s) => Self::Cache(Cache::compile(s)?),
         })
     }
 
@@ -87,6 +90,7 @@ impl Policy {
             Self::Rewrite(_) => "rewrite",
             Self::Compression(_) => "compression",
             Self::GrpcWeb(_) => "grpc_web",
+            Self::Cache(_) => "cache",
         }
     }
 
@@ -110,8 +114,9 @@ impl Policy {
             Self::Acl(_) => 5,
             Self::RateLimit(_) => 6,
             Self::Headers(_) | Self::Rewrite(_) => 7,
-            // Read by the edge when it answers, never a verdict: last.
-            Self::Compression(_) | Self::GrpcWeb(_) => 8,
+            // Read by the edge when it answers, never a verdict: last. The cache is looked
+            // up after every check: a cached answer still needs them.
+            Self::Compression(_) | Self::GrpcWeb(_) | Self::Cache(_) => 8,
         }
     }
 
@@ -193,7 +198,7 @@ impl Chain {
                 Policy::Acl(p) => p.on_request(state),
                 Policy::RateLimit(p) => p.on_request(view, state, nanos),
                 Policy::Headers(_) | Policy::Rewrite(_) => Verdict::Continue,
-                Policy::Compression(_) | Policy::GrpcWeb(_) => Verdict::Continue,
+                Policy::Compression(_) | Policy::GrpcWeb(_) | Policy::Cache(_) => Verdict::Continue,
             };
             if let Verdict::Respond(_) = verdict {
                 return verdict;
@@ -324,6 +329,14 @@ impl Chain {
     pub fn compression(&self) -> Option<&Compression> {
         self.policies.iter().find_map(|p| match p {
             Policy::Compression(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// The route's response cache settings (the first `cache` policy), if it has one.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.policies.iter().find_map(|p| match p {
+            Policy::Cache(c) => Some(c),
             _ => None,
         })
     }

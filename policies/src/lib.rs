@@ -12,6 +12,7 @@
 
 pub mod acl;
 pub mod basic_auth;
+pub mod cache;
 pub mod calendar;
 pub mod chain;
 pub mod clock;
@@ -40,6 +41,7 @@ mod testing;
 
 pub use acl::Acl;
 pub use basic_auth::{BasicAuth, Credential};
+pub use cache::{Cache, CacheKeyPart};
 pub use chain::{Chain, Policy};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compression::{Coding, Compression, GrpcWeb};

@@ -114,7 +114,7 @@ impl Chain {
                     continue;
                 }
                 Policy::Headers(_) | Policy::Rewrite(_) => continue,
-                Policy::Compression(_) | Policy::GrpcWeb(_) => continue,
+                Policy::Compression(_) | Policy::GrpcWeb(_) | Policy::Cache(_) => continue,
                 _ if !counts.is_empty() => {
                     return Step::Count(Pending { counts, resume: i });
                 }

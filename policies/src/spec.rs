@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::problem::{check_id, Problem, Problems};
 
+mod cache;
 mod jwt_issuer;
 
+pub use cache::*;
 pub use jwt_issuer::*;
 
 /// One entry in a route's `policies` list, tagged by `type`.
@@ -28,6 +30,7 @@ pub enum PolicySpec {
     Rewrite(RewriteSpec),
     Compression(CompressionSpec),
     GrpcWeb(GrpcWebSpec),
+    Cache(CacheSpec),
 }
 
 impl PolicySpec {
@@ -46,6 +49,7 @@ impl PolicySpec {
             Self::Rewrite(_) => "rewrite",
             Self::Compression(_) => "compression",
             Self::GrpcWeb(_) => "grpc_web",
+            Self::Cache(_) => "cache",
         }
     }
 
@@ -137,6 +141,7 @@ impl PolicySpec {
             }
             Self::Compression(s) => s.validate(&mut p),
             Self::GrpcWeb(_) => {}
+            Self::Cache(s) => s.validate(&mut p),
         }
         p.into_vec()
     }

@@ -69,6 +69,28 @@ impl Console {
         cookie_value(&answer, SESSION_COOKIE).ok_or_else(|| anyhow!("no session cookie"))
     }
 
+    /// `POST path` as a browser's plain form post (`Accept: text/html`) with the session
+    /// cookie `session` and the page's CSRF field `csrf`, plus `fields`.
+    pub fn post_form(
+        &self,
+        path: &str,
+        session: &str,
+        csrf: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Answer> {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf)];
+        form.extend_from_slice(fields);
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", format!("{SESSION_COOKIE}={session}"))
+            .header("accept", "text/html")
+            .form(&form)
+            .send()
+            .with_context(|| format!("POST {path}"))?;
+        answer(response)
+    }
+
     /// `GET path` with the session cookie `session` (if any) and extra `headers`.
     pub fn get(
         &self,
@@ -117,7 +139,7 @@ pub fn set_cookie(answer: &Answer, name: &str) -> Option<String> {
 }
 
 /// The value of the first hidden input named `name` in `html`.
-fn hidden_field(html: &str, name: &str) -> Option<String> {
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     let at = html.find(&format!("name=\"{name}\""))?;
     let tag_start = html[..at].rfind('<')?;
     let tag_end = at + html[at..].find('>')?;

@@ -5,6 +5,9 @@
 //! delay first (`/bytes/N` answers N bytes of `x` instead). `/healthz` answers the
 //! configured health status at once and is counted apart, so the hit counter shows exactly
 //! what the gateway forwarded.
+//! The answer can be shaped for cache tests: extra headers ([`EchoServer::set_headers`]),
+//! another status ([`EchoServer::set_status`]), and an `ETag` that a matching
+//! `If-None-Match` gets a `304` for ([`EchoServer::set_etag`]).
 //! [`EchoServer::kill`] closes the listener and every open connection;
 //! [`EchoServer::restart`] listens on the same port again.
 
@@ -54,6 +57,17 @@ struct State {
     delay_ms: AtomicU64,
     health_status: AtomicU16,
     seen: Mutex<Vec<Echoed>>,
+    /// Shapes of the answers (cache tests).
+    answer: Mutex<Shape>,
+    not_modified: AtomicU64,
+}
+
+/// What non-health answers look like besides the echo body.
+#[derive(Debug, Clone, Default)]
+struct Shape {
+    status: Option<u16>,
+    headers: Vec<(String, String)>,
+    etag: Option<String>,
 }
 
 struct Running {
@@ -78,6 +92,8 @@ impl EchoServer {
             delay_ms: AtomicU64::new(0),
             health_status: AtomicU16::new(200),
             seen: Mutex::new(Vec::new()),
+            answer: Mutex::new(Shape::default()),
+            not_modified: AtomicU64::new(0),
         });
         let listener = runtime::handle().block_on(bind(SocketAddr::from(([127, 0, 0, 1], 0))))?;
         let addr = listener.local_addr()?;
@@ -127,6 +143,36 @@ impl EchoServer {
     /// The status `/healthz` answers from now on (default 200).
     pub fn set_health_status(&self, status: u16) {
         self.state.health_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Every later non-health answer carries `headers` (replacing the last set).
+    pub fn set_headers(&self, headers: &[(&str, &str)]) {
+        if let Ok(mut shape) = self.state.answer.lock() {
+            shape.headers = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+        }
+    }
+
+    /// Every later non-health answer has this status (default 200).
+    pub fn set_status(&self, status: u16) {
+        if let Ok(mut shape) = self.state.answer.lock() {
+            shape.status = Some(status);
+        }
+    }
+
+    /// Later answers carry `ETag: etag`; a request with `If-None-Match: etag` then gets a
+    /// `304` with no body (counted by [`EchoServer::not_modified`]). `None`: no ETag.
+    pub fn set_etag(&self, etag: Option<&str>) {
+        if let Ok(mut shape) = self.state.answer.lock() {
+            shape.etag = etag.map(str::to_owned);
+        }
+    }
+
+    /// `304` answers sent so far.
+    pub fn not_modified(&self) -> u64 {
+        self.state.not_modified.load(Ordering::SeqCst)
     }
 
     /// Whether it is listening now.
@@ -251,21 +297,40 @@ async fn handle(
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    let shape = state.answer.lock().map(|s| s.clone()).unwrap_or_default();
+    let shaped = |mut builder: hyper::http::response::Builder| {
+        for (name, value) in &shape.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(etag) = &shape.etag {
+            builder = builder.header("etag", etag.as_str());
+        }
+        builder
+    };
+    if let Some(etag) = &shape.etag {
+        if echoed.header("if-none-match") == Some(etag.as_str()) {
+            state.not_modified.fetch_add(1, Ordering::SeqCst);
+            return Ok(shaped(Response::builder().status(304))
+                .body(Full::new(Bytes::new()))
+                .unwrap_or_default());
+        }
+    }
+    let status = shape.status.unwrap_or(200);
     // `/bytes/N`: N bytes of `x` instead of the echo, for large answers.
     if let Some(n) = echoed
         .path
         .strip_prefix("/bytes/")
         .and_then(|n| n.parse::<usize>().ok())
     {
-        return Ok(Response::builder()
-            .status(200)
+        return Ok(shaped(Response::builder())
+            .status(status)
             .header("content-type", "application/octet-stream")
             .body(Full::new(Bytes::from(vec![b'x'; n])))
             .unwrap_or_default());
     }
     let body = serde_json::to_vec(&echoed).unwrap_or_default();
-    Ok(Response::builder()
-        .status(200)
+    Ok(shaped(Response::builder())
+        .status(status)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_default())

@@ -251,7 +251,9 @@ pub(crate) async fn refuse_writes(
     next: Next,
 ) -> Response {
     if let Some(following) = &state.inner.cluster.following {
-        if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        // A purge is no config write: it empties this node's own cache.
+        let is_purge = req.uri().path() == super::cache::PURGE_PATH;
+        if !is_purge && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return ApiError::new(StatusCode::CONFLICT, following.refusal()).into_response();
         }
     }

@@ -120,6 +120,16 @@ pub(crate) fn document() -> Value {
                 ok("200", schema_ref("Status")))
         }),
     );
+    add(
+        "/api/v1/cache/purge",
+        json!({
+            "post": op("Drop the cached answers of a route (or of one path of it) on this node",
+                "cache", Some((json!({"type": "object", "required": ["route"],
+                    "additionalProperties": false,
+                    "properties": {"route": {"type": "string"}, "path": {"type": "string"}}}), true)),
+                ok("200", json!({"type": "object", "properties": {"purged": {"type": "integer"}}})))
+        }),
+    );
     let query = |name: &str, schema: Value, description: &str| {
         json!({"name": name, "in": "query", "required": name == "node",
                "description": description, "schema": schema})

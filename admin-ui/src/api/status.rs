@@ -38,6 +38,9 @@ pub(crate) struct Status {
     /// With `--redis`: whether the Redis that shares limits answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     redis: Option<crate::live::RedisStatus>,
+    /// The response cache's figures (size, entries, requests by result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<crate::live::CacheStats>,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +88,7 @@ pub(crate) async fn status(State(state): State<AdminState>) -> Json<Status> {
         store: state.store().health(),
         follow: state.inner.cluster.following.as_ref().map(|f| f.status()),
         redis: live.redis(),
+        cache: live.cache_stats(),
     })
 }
 

@@ -79,6 +79,22 @@ pub(crate) async fn show(
         };
         stat(class, "Redis", value.to_owned(), "shared limits")
     });
+    // The response cache, once a route has one (or something is held).
+    let has_cache = config
+        .routes
+        .iter()
+        .any(|r| r.policies.iter().any(|p| p.kind() == "cache"));
+    let cache_cards = state
+        .live
+        .cache_stats()
+        .filter(|s| has_cache || s.bytes > 0)
+        .map(|s| {
+            let (ratio, size) = super::cache::figures(&s);
+            view! {
+                {stat("stat", "Cache hit ratio", ratio, "since start")}
+                {stat("stat", "Cache size", size, "held / --cache-size")}
+            }
+        });
     let health_class = match (health.len(), healthy) {
         (0, _) => "stat",
         (n, h) if h == n => "stat ok",
@@ -99,6 +115,7 @@ pub(crate) async fn show(
             {stat(health_class, "Healthy targets", format!("{healthy}/{}", health.len()), "all upstreams")}
             {stat("stat", "Config revision", revision.to_string(), "applied")}
             {redis_card}
+            {cache_cards}
         </div>
     };
     let span = CHART_SPAN.as_secs_f64();

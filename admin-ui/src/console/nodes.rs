@@ -86,7 +86,11 @@ pub(crate) async fn refuse_writes(
     next: Next,
 ) -> Response {
     if let Some(following) = &state.cluster.following {
-        if req.method() == Method::POST && req.uri().path() != "/logout" {
+        // A cache purge is no config write: it empties this node's own cache.
+        let path = req.uri().path();
+        let is_local = path == "/logout"
+            || (path.starts_with("/routes/") && path.ends_with(super::cache::PURGE_SUFFIX));
+        if req.method() == Method::POST && !is_local {
             let body = error_page(StatusCode::CONFLICT, &following.refusal());
             return (StatusCode::CONFLICT, Html(body)).into_response();
         }

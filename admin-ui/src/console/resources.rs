@@ -279,7 +279,7 @@ fn form_page(
         ),
     };
     let fields = form::form_view(res.fields, values, problems, &config, id.is_some());
-    let extra = id.map(|id| table::detail_extras(res, id, state));
+    let extra = id.map(|id| table::detail_extras(res, id, state, ctx));
     let delete = id.map(|id| {
         let action = format!("/{}/{id}/delete", res.slug);
         let confirm = format!("Delete {} {id}?", res.singular);

@@ -59,7 +59,7 @@ pub(crate) fn all() -> Value {
             "description": "a policy: `type` and that type's fields (see ADMIN_API.md, Policies)",
             "properties": {"type": {"type": "string", "enum": [
                 "key_auth", "jwt", "basic_auth", "acl", "rate_limit", "ip_filter", "cors",
-                "request_size", "headers", "rewrite", "compression", "grpc_web"]}}})),
+                "request_size", "headers", "rewrite", "compression", "grpc_web", "cache"]}}})),
         ("Route", json!({"type": "object", "required": ["id", "paths", "upstream"],
             "additionalProperties": false, "properties": {
                 "id": id(), "hosts": strings(), "methods": strings(), "paths": strings(),
@@ -145,7 +145,10 @@ pub(crate) fn all() -> Value {
             "follow": {"type": "object", "description": "on a follower only", "properties": {
                 "url": {"type": "string"}, "connected": {"type": "boolean"},
                 "revision": uint(),
-                "last_sync": {"type": "integer", "nullable": true, "description": "unix seconds"}}}}})),
+                "last_sync": {"type": "integer", "nullable": true, "description": "unix seconds"}}},
+            "cache": {"type": "object", "description": "the response cache of this node", "properties": {
+                "bytes": uint(), "capacity_bytes": uint(), "entries": uint(),
+                "hits": uint(), "misses": uint(), "stale": uint(), "bypass": uint()}}}})),
         ("Node", json!({"type": "object", "properties": {
             "id": {"type": "string"}, "address": {"type": "string"}, "revision": uint(),
             "version": {"type": "string"},

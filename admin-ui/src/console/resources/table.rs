@@ -236,7 +236,12 @@ pub(crate) fn list_view(
 
 /// What a detail page shows above the form: each target's live health for an upstream,
 /// links to keys and usage for a consumer.
-pub(crate) fn detail_extras(res: &'static Resource, id: &str, state: &ConsoleState) -> AnyView {
+pub(crate) fn detail_extras(
+    res: &'static Resource,
+    id: &str,
+    state: &ConsoleState,
+    ctx: &crate::console::layout::Ctx,
+) -> AnyView {
     match res.kind {
         Kind::Upstream => {
             let targets: Vec<_> = state
@@ -291,6 +296,7 @@ pub(crate) fn detail_extras(res: &'static Resource, id: &str, state: &ConsoleSta
             }
             .into_any()
         }
+        Kind::Route => crate::console::cache::route_section(id, ctx),
         _ => ().into_any(),
     }
 }
