@@ -381,3 +381,37 @@ fn refuses_unknown_algorithms_and_levels_by_their_path() -> Result<()> {
     ensure!(answer.text.contains("lz4"), "{}", answer.text);
     Ok(())
 }
+
+/// A route with `cache` and `compression`: the cache keeps the upstream's answer as it
+/// came, and each client, hit or miss, gets it encoded as it accepts (or identity).
+#[test]
+fn a_cached_answer_is_encoded_for_each_client_from_one_stored_copy() -> Result<()> {
+    let (gateway, _server) = gateway_with(json!([
+        {"type": "cache", "ttl_secs": 60},
+        {"type": "compression"}
+    ]))?;
+    let client = http_client();
+    let plain = json_body(20_000);
+    let url = gateway.url("/json/20000");
+    let first = fetch(&client, "GET", &url, &[("accept-encoding", "gzip")])?;
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    assert_eq!(first.header("content-encoding"), Some("gzip"));
+    assert_eq!(decode("gzip", &first.body)?, plain);
+    for coding in ["zstd", "br", "gzip"] {
+        let hit = fetch(&client, "GET", &url, &[("accept-encoding", coding)])?;
+        assert_eq!(hit.header("x-cache"), Some("HIT"), "{coding}");
+        assert_eq!(hit.header("content-encoding"), Some(coding));
+        assert_eq!(hit.header("content-length"), None, "{coding}");
+        assert_eq!(hit.vary_lines(), ["Origin, Accept-Encoding"], "{coding}");
+        assert_eq!(decode(coding, &hit.body)?, plain, "{coding}");
+    }
+    let identity = fetch(&client, "GET", &url, &[("accept-encoding", "identity")])?;
+    assert_eq!(identity.header("x-cache"), Some("HIT"));
+    assert_eq!(identity.header("content-encoding"), None);
+    assert_eq!(identity.body, plain);
+    let head = fetch(&client, "HEAD", &url, &[("accept-encoding", "gzip")])?;
+    assert_eq!(head.header("x-cache"), Some("HIT"));
+    assert_eq!(head.header("content-encoding"), Some("gzip"));
+    assert!(head.body.is_empty());
+    Ok(())
+}
