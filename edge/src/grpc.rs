@@ -45,12 +45,17 @@ pub fn flavour(req: &RequestHeader) -> Option<Flavour> {
         return None;
     }
     let rest = &value[PREFIX.len()..];
-    let starts = |p: &[u8]| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p);
-    if starts(b"-web-text") {
+    // A subtype ends there, or goes on with `+codec` or `;parameters`: `grpc-webx` is none.
+    let is = |p: &[u8]| {
+        rest.len() >= p.len()
+            && rest[..p.len()].eq_ignore_ascii_case(p)
+            && matches!(rest.get(p.len()), None | Some(b'+' | b';'))
+    };
+    if is(b"-web-text") {
         Some(Flavour::WebText)
-    } else if starts(b"-web") {
+    } else if is(b"-web") {
         Some(Flavour::Web)
-    } else if rest.is_empty() || rest[0] == b'+' || rest[0] == b';' {
+    } else if is(b"") {
         Some(Flavour::Grpc)
     } else {
         None
@@ -114,7 +119,11 @@ mod tests {
             ("application/grpc-web", Some(Flavour::Web)),
             ("application/grpc-web+proto", Some(Flavour::Web)),
             ("application/grpc-web-text", Some(Flavour::WebText)),
+            ("application/grpc-web-text+proto", Some(Flavour::WebText)),
+            ("application/grpc-web;charset=x", Some(Flavour::Web)),
             ("application/grpcx", None),
+            ("application/grpc-webx", None),
+            ("application/grpc-web-textfoo", None),
             ("application/json", None),
             ("application/grp", None),
         ] {

@@ -150,6 +150,9 @@ impl Rejection {
             for (name, value) in self.grpc_status() {
                 h.insert_header(name, value)?;
             }
+            // Trailers-only: no body. Said, so that an HTTP/1.1 connection stays open for
+            // the next call instead of ending the answer by closing.
+            h.insert_header(http::header::CONTENT_LENGTH, "0")?;
         }
         self.common_headers(&mut h, request_id)?;
         Ok(h)
@@ -195,9 +198,11 @@ impl Rejection {
             return Ok(None);
         }
         if let Some(flavour) = grpc::flavour(session.req_header()) {
-            if session.as_http2().is_some() {
+            if session.as_http2().is_some() && flavour == grpc::Flavour::Grpc {
                 // Pingora ends an HTTP/2 answer with a DATA frame after its HEADERS, which
                 // gRPC clients read as a stream cut short: the status goes as trailers.
+                // Not for gRPC-Web: browsers never see HTTP/2 trailers, so its status
+                // stays in the header (trailers-only) over HTTP/2 too.
                 let header = self.grpc_header(request_id, flavour, false)?;
                 session
                     .write_response_header(Box::new(header), false)
@@ -206,7 +211,8 @@ impl Rejection {
                     .write_response_trailers(self.grpc_status().into_iter().collect())
                     .await?;
             } else {
-                // gRPC-Web over HTTP/1.1: a trailers-only answer, all in the header.
+                // gRPC-Web (or gRPC over HTTP/1.1): a trailers-only answer, all in the
+                // header.
                 let header = self.grpc_header(request_id, flavour, true)?;
                 session
                     .write_response_header(Box::new(header), true)

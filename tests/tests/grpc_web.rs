@@ -327,3 +327,50 @@ fn an_http2_client_is_bridged_too() -> Result<()> {
     assert_eq!(trailers.get("grpc-status").map(String::as_str), Some("0"));
     Ok(())
 }
+
+/// Browsers never see HTTP/2 trailers: a refusal of the gateway to a gRPC-Web call over
+/// HTTP/2 has its status in the header block (trailers-only), as over HTTP/1.1, where it
+/// says `content-length: 0` (its end is not the connection's).
+#[test]
+fn a_refusal_has_its_status_in_the_header_over_http2_and_a_length_over_http1() -> Result<()> {
+    let server = GrpcServer::start()?;
+    let gateway = gateway_for(&server, json!([{"type": "key_auth"}, {"type": "grpc_web"}]))?;
+    let h2 = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()?;
+    for content_type in ["application/grpc-web+proto", "application/grpc-web-text"] {
+        let response = h2
+            .post(gateway.url(UNARY))
+            .header("content-type", content_type)
+            .body(frame(b"x"))
+            .send()?;
+        ensure!(response.version() == reqwest::Version::HTTP_2, "not HTTP/2");
+        let status = response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        assert_eq!(
+            status.as_deref(),
+            Some("16"),
+            "{content_type}: {:?}",
+            response.headers()
+        );
+        assert!(response.bytes()?.is_empty(), "{content_type}");
+    }
+
+    // HTTP/1.1: the trailers-only answer says it has no body.
+    let refused = web_call(&gateway, UNARY, b"x", false, &[])?;
+    assert_eq!(refused.status(), Some("16"), "{refused:?}");
+    assert_eq!(
+        refused
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some("0"),
+        "{refused:?}"
+    );
+    Ok(())
+}
