@@ -15,8 +15,10 @@ use http::header::ACCEPT_ENCODING;
 use http::HeaderMap;
 use policies::Coding;
 
-/// Most elements read from a client's `Accept-Encoding`: a longer list is cut there (no
-/// browser sends more than a handful).
+/// Most elements read from a client's `Accept-Encoding` (no browser sends more than a
+/// handful): a longer list gets identity. Not cut and read in part: a `q=0` past the cut
+/// would be lost while a `*` before it counted, and the client would get a coding it
+/// refused. Empty elements (`a,,b`) do not count.
 const MAX_ELEMENTS: usize = 32;
 
 /// The coding to answer with for a request with `headers`, among `offered` (most
@@ -24,6 +26,9 @@ const MAX_ELEMENTS: usize = 32;
 pub fn choose(headers: &HeaderMap, offered: &[Coding]) -> Option<Coding> {
     let mut values = headers.get_all(ACCEPT_ENCODING).iter().peekable();
     values.peek()?;
+    if elements(headers).nth(MAX_ELEMENTS).is_some() {
+        return None;
+    }
     let q_of = |name: &str| -> Option<u16> { lookup(headers, name) };
     let star = q_of("*");
     let mut best: Option<(Coding, u16)> = None;
@@ -44,17 +49,22 @@ pub fn choose(headers: &HeaderMap, offered: &[Coding]) -> Option<Coding> {
     }
 }
 
-/// The q-value (in thousandths) the header gives `name` (case-insensitive), if it lists
-/// it with a well-formed q. The last valid listing wins.
-fn lookup(headers: &HeaderMap, name: &str) -> Option<u16> {
-    let mut found = None;
-    let elements = headers
+/// The non-empty elements of the `Accept-Encoding` fields (a field that is not text has
+/// none).
+fn elements(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all(ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .take(MAX_ELEMENTS);
-    for element in elements {
+        .filter(|e| !e.trim().is_empty())
+}
+
+/// The q-value (in thousandths) the header gives `name` (case-insensitive), if it lists
+/// it with a well-formed q. The last valid listing wins.
+fn lookup(headers: &HeaderMap, name: &str) -> Option<u16> {
+    let mut found = None;
+    for element in elements(headers) {
         let mut parts = element.split(';');
         let coding = parts.next().unwrap_or("").trim();
         if !coding.eq_ignore_ascii_case(name) {
@@ -158,5 +168,20 @@ mod tests {
         }
         assert_eq!(pick(&["gzip;q=1.000", "br;q=x"], &ALL), Some(Coding::Gzip));
         assert_eq!(pick(&["x-gzip"], &ALL), Some(Coding::Gzip));
+    }
+
+    #[test]
+    fn a_list_too_long_to_read_whole_gets_identity() {
+        let fillers = vec!["a"; 31].join(",");
+        // Exclusions past the 32nd element: never the refused coding (it was zstd).
+        let refused = format!("*,{fillers},zstd;q=0,br;q=0,gzip;q=0");
+        assert_eq!(pick(&[&refused], &ALL), None);
+        let long = format!("*,{fillers},deflate");
+        assert_eq!(pick(&[&long], &ALL), None, "33 elements: identity");
+        let fewer = format!("*,{}", vec!["a"; 30].join(","));
+        assert_eq!(pick(&[&fewer], &ALL), Some(Coding::Zstd), "31 elements are read");
+        // Empty elements do not count.
+        let empties = format!("{}gzip", ",".repeat(100));
+        assert_eq!(pick(&[&empties], &ALL), Some(Coding::Gzip));
     }
 }
