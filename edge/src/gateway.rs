@@ -93,6 +93,9 @@ pub struct RequestCtx {
     /// Targets tried so far (their pool-unique ids); inline for the usual few tries.
     pub tried: smallvec::SmallVec<[usize; 4]>,
     pub retries_left: u32,
+    /// Whether the request already went again after a pooled connection the upstream had
+    /// closed (see [`Gateway::error_while_proxy`]).
+    pub replayed_on_new_connection: bool,
     pub in_flight: Option<InFlight>,
     pub upstream_started: Option<Instant>,
     /// Status the client got (0 until a response is written).
@@ -131,6 +134,7 @@ impl RequestCtx {
             refusal: None,
             tried: smallvec::SmallVec::new(),
             retries_left: 0,
+            replayed_on_new_connection: false,
             in_flight: None,
             upstream_started: None,
             status: 0,
@@ -285,11 +289,18 @@ impl Gateway {
 
     /// An error after connecting: retry on another target only for idempotent methods when
     /// nothing of the response reached the client and the body can be replayed.
+    ///
+    /// One more case: the upstream closed a pooled connection just as the request went out
+    /// on it (its keep-alive timeout raced ours; Pingora marks such errors "reused only").
+    /// RFC 9112 9.3.1 lets an idempotent request go again on a new connection, and nginx
+    /// does so: once per request, to any target (the same one included), not counted as a
+    /// try and not held against the target.
     pub fn error_while_proxy(
         &self,
         session: &Session,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
+        reused: bool,
     ) -> Box<Error> {
         downstream::upstream_done();
         if downstream::take_upstream_timeout() {
@@ -302,10 +313,21 @@ impl Gateway {
             );
             e.as_up();
         }
-        let retry = is_idempotent(&session.req_header().method)
+        let replayable = is_idempotent(&session.req_header().method)
             && ctx.refusal.is_none()
             && session.response_written().is_none()
-            && !session.as_ref().retry_buffer_truncated()
+            && !session.as_ref().retry_buffer_truncated();
+        if reused
+            && matches!(e.retry, pingora_error::RetryType::ReusedOnly)
+            && replayable
+            && !ctx.replayed_on_new_connection
+        {
+            ctx.replayed_on_new_connection = true;
+            ctx.tried.pop();
+            e.set_retry(true);
+            return e;
+        }
+        let retry = replayable
             && ctx.retries_left > 0
             && ctx
                 .in_flight

@@ -135,9 +135,10 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         e: Box<Error>,
         ctx: &mut RequestCtx,
-        _client_reused: bool,
+        client_reused: bool,
     ) -> Box<Error> {
-        Gateway::error_while_proxy(self, session, ctx, e.more_context(format!("peer: {peer}")))
+        let e = e.more_context(format!("peer: {peer}"));
+        Gateway::error_while_proxy(self, session, ctx, e, client_reused)
     }
 
     async fn upstream_request_filter(

@@ -152,7 +152,8 @@ impl Gateway {
                 // A request the gateway cannot build is not the target's fault.
                 Err(e) if *e.esource() != ErrorSource::Upstream => return Err(e),
                 Err(e) => {
-                    let e = self.error_while_proxy(session, ctx, e);
+                    // A new stream every time: never a pooled connection to replay after.
+                    let e = self.error_while_proxy(session, ctx, e, false);
                     if !e.retry() {
                         return Err(e);
                     }

@@ -106,3 +106,80 @@ fn killed_target_is_ejected_without_failed_requests_and_readmitted_when_back() -
     );
     Ok(())
 }
+
+/// An upstream that answers the first request of each connection and closes the
+/// connection when a second one arrives on it, unanswered: what a keep-alive timeout
+/// racing the gateway's reuse of the connection looks like. Counts its connections.
+fn closes_on_second_request() -> Result<(
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+)> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                for request in 0.. {
+                    // Read one request head (these requests have no body).
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    if request > 0 {
+                        return; // closed, unanswered
+                    }
+                    let _ = reader
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                }
+            });
+        }
+    });
+    Ok((addr, connections))
+}
+
+/// RFC 9112 9.3.1: an idempotent request whose pooled upstream connection turns out closed
+/// goes again on a new connection, even to a single target with no retries configured; a
+/// POST is not sent twice.
+#[test]
+fn a_request_on_a_pooled_connection_the_upstream_closed_goes_again_on_a_new_one() -> Result<()> {
+    let (addr, connections) = closes_on_second_request()?;
+    let gateway = Gateway::start_default()?;
+    let admin = gateway.admin();
+    let mut upstream = tests::admin::upstream_spec("one", &[addr]);
+    upstream["retries"] = json!(0);
+    admin.create_upstream(&upstream)?;
+    admin.create_route(&tests::admin::route_spec("r", &["/"], "one"))?;
+    let client = http_client();
+    for i in 0..4 {
+        let answer = send(&client, "GET", &gateway.url("/"), &[])?;
+        ensure!(
+            answer.status == 200,
+            "GET {i}: {} {}",
+            answer.status,
+            answer.text
+        );
+    }
+    // Each GET after the first went out on the pooled connection, met its close, and went
+    // again on a new one.
+    let seen = connections.load(std::sync::atomic::Ordering::SeqCst);
+    ensure!(seen == 4, "{seen} connections for 4 requests");
+    let post = send(&client, "POST", &gateway.url("/"), &[])?;
+    ensure!(
+        post.status == 502,
+        "a POST is not replayed: {}",
+        post.status
+    );
+    Ok(())
+}

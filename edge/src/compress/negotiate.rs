@@ -179,7 +179,11 @@ mod tests {
         let long = format!("*,{fillers},deflate");
         assert_eq!(pick(&[&long], &ALL), None, "33 elements: identity");
         let fewer = format!("*,{}", vec!["a"; 30].join(","));
-        assert_eq!(pick(&[&fewer], &ALL), Some(Coding::Zstd), "31 elements are read");
+        assert_eq!(
+            pick(&[&fewer], &ALL),
+            Some(Coding::Zstd),
+            "31 elements are read"
+        );
         // Empty elements do not count.
         let empties = format!("{}gzip", ",".repeat(100));
         assert_eq!(pick(&[&empties], &ALL), Some(Coding::Gzip));
