@@ -26,9 +26,11 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use policies::{Coding, Compression};
 
+mod budget;
 mod encoder;
 mod negotiate;
 
+pub use budget::{Reservation, BUDGET_BYTES};
 pub use encoder::Encoder;
 pub use negotiate::choose;
 
@@ -46,14 +48,15 @@ pub struct Request<'a> {
 }
 
 /// Decides for the answer with `status` and headers `h` and edits `h` accordingly.
-/// Returns the coding the body must be encoded with (`None` also for a `HEAD`, whose
-/// headers are edited as its `GET`'s would be, and for any answer without a body).
+/// Returns the coding the body must be encoded with and its share of the encoders' memory
+/// budget (`None` also for a `HEAD`, whose headers are edited as its `GET`'s would be, for
+/// any answer without a body, and when the budget is spent: the answer goes identity).
 pub fn apply(
     settings: &Compression,
     req: &Request<'_>,
     status: StatusCode,
     h: &mut HeaderMap,
-) -> Option<Coding> {
+) -> Option<(Coding, Option<Reservation>)> {
     if req.is_grpc_or_upgrade
         || !matches!(req.version, Version::HTTP_11 | Version::HTTP_2)
         || status.is_informational()
@@ -87,6 +90,12 @@ pub fn apply(
     }
     merge_vary(h);
     let coding = choose(req.headers, settings.algorithms())?;
+    // A HEAD has no body to encode, so takes nothing from the budget.
+    let reservation = if req.method == Method::HEAD {
+        None
+    } else {
+        Some(Reservation::take(coding)?)
+    };
     h.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
     h.remove(CONTENT_LENGTH);
     h.remove(ACCEPT_RANGES);
@@ -96,7 +105,7 @@ pub fn apply(
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     }
     weaken_etag(h);
-    (req.method != Method::HEAD).then_some(coding)
+    Some((coding, reservation))
 }
 
 /// Whether the upstream encoded the body already (any `Content-Encoding` but `identity`).

@@ -463,8 +463,9 @@ impl Gateway {
                     is_grpc_or_upgrade: grpc::flavour(req).is_some()
                         || req.headers.contains_key(http::header::UPGRADE),
                 };
+                // A HEAD's headers are edited, but it has no body to encode.
                 coding = crate::compress::apply(settings, &request, status, h)
-                    .map(|c| (c, settings.level(c)));
+                    .and_then(|(c, reserved)| Some((c, settings.level(c), reserved?)));
             }
             Ok(close)
         })
@@ -474,8 +475,8 @@ impl Gateway {
         if close {
             session.set_keepalive(None);
         }
-        if let Some((c, level)) = coding {
-            let encoder = crate::compress::Encoder::new(c, level)
+        if let Some((c, level, reserved)) = coding {
+            let encoder = crate::compress::Encoder::new(c, level, reserved)
                 .map_err(|e| Error::because(ErrorType::InternalError, "compression encoder", e))?;
             ctx.encoder = Some(Box::new(encoder));
         }

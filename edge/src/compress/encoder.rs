@@ -23,6 +23,8 @@ const MAX_RESERVE: usize = 16 * 1024;
 /// The encoder of one answer.
 pub struct Encoder {
     inner: Inner,
+    /// Its share of the encoders' memory budget, returned with it.
+    _reserved: super::Reservation,
 }
 
 enum Inner {
@@ -46,9 +48,14 @@ impl std::fmt::Debug for Encoder {
 }
 
 impl Encoder {
-    /// An encoder for `coding` at `level` (1-9, see `policies::compression::LEVELS`).
-    /// `Err`: zstd could not set up its context (out of memory).
-    pub fn new(coding: Coding, level: u32) -> std::io::Result<Encoder> {
+    /// An encoder for `coding` at `level` (1-9, see `policies::compression::LEVELS`),
+    /// holding `reserved` while it lives. `Err`: zstd could not set up its context (out of
+    /// memory).
+    pub fn new(
+        coding: Coding,
+        level: u32,
+        reserved: super::Reservation,
+    ) -> std::io::Result<Encoder> {
         let inner = match coding {
             Coding::Gzip => Inner::Gzip(flate2::write::GzEncoder::new(
                 Vec::new(),
@@ -69,7 +76,10 @@ impl Encoder {
                 Inner::Zstd(e)
             }
         };
-        Ok(Encoder { inner })
+        Ok(Encoder {
+            inner,
+            _reserved: reserved,
+        })
     }
 
     /// Encodes `input`; with `end`, finishes the stream. Returns what is ready for the
@@ -156,7 +166,8 @@ mod tests {
             .map(|i| format!("{{\"event\":{i},\"data\":\"{}\"}}\n", "x".repeat(300)).into_bytes())
             .collect();
         for coding in Coding::ALL {
-            let mut e = Encoder::new(coding, 5).expect("encoder");
+            let reserved = super::super::Reservation::take(coding).expect("budget");
+            let mut e = Encoder::new(coding, 5, reserved).expect("encoder");
             let mut sent = Vec::new();
             let mut plain = Vec::new();
             for chunk in &chunks {

@@ -30,12 +30,14 @@ fn run(
         headers: &req_headers,
         is_grpc_or_upgrade: false,
     };
+    // The coding whose encoder is made: none for a HEAD (its headers are edited only).
     apply(
         &settings(100),
         &req,
         StatusCode::from_u16(status).expect("status"),
         resp,
     )
+    .and_then(|(coding, reserved)| reserved.map(|_| coding))
 }
 
 #[test]
