@@ -67,10 +67,13 @@ pub fn apply(
         return None;
     }
     if status == StatusCode::NOT_MODIFIED {
-        // Its `200` would have been encoded if the client accepts a coding: as far as is
-        // known (a 304 carries no type or length), its validators and `Vary` are those.
-        merge_vary(h);
-        if choose(req.headers, settings.algorithms()).is_some() {
+        // A 304 carries no type or length: whether its 200 was encoded shows only in the
+        // validator the client sends back. One that names the weak form of this strong
+        // ETag came from an encoded 200, whose ETag and Vary the 304 must repeat (RFC 9110
+        // 15.4.5); any other 304 is left as the upstream sent it (weakening it there made
+        // a cache's stored strong validator weak for good).
+        if names_weak_form_of_etag(req.headers, h) {
+            merge_vary(h);
             weaken_etag(h);
         }
         return None;
@@ -198,6 +201,22 @@ fn merge_vary(h: &mut HeaderMap) {
 }
 
 /// A strong `ETag` `"x"` becomes `W/"x"`: the encoded bytes are not the identity ones.
+/// Whether the request's `If-None-Match` lists `W/` + the answer's strong `ETag`.
+fn names_weak_form_of_etag(request: &HeaderMap, h: &HeaderMap) -> bool {
+    let Some(etag) = h.get(ETAG).map(HeaderValue::as_bytes) else {
+        return false;
+    };
+    if etag.starts_with(b"W/") {
+        return false;
+    }
+    request
+        .get_all(http::header::IF_NONE_MATCH)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|tag| tag.strip_prefix(b"W/") == Some(etag))
+}
+
 fn weaken_etag(h: &mut HeaderMap) {
     let Some(etag) = h.get(ETAG) else {
         return;

@@ -214,6 +214,15 @@ fn head_and_not_modified_carry_what_the_get_would() -> Result<()> {
     assert_eq!(not_modified.header("etag"), Some("W/\"v1\""));
     assert_eq!(not_modified.vary_lines(), ["Accept-Encoding"]);
     assert_eq!(not_modified.header("content-encoding"), None);
+    // A client whose copy is an identity one sends the strong validator: its 304 stays
+    // as the upstream sent it.
+    let identity_copy = fetch(&client, "GET", &url, &[accept, ("if-none-match", "\"v1\"")])?;
+    assert_eq!(identity_copy.status, 304);
+    assert_eq!(identity_copy.header("etag"), Some("\"v1\""));
+    assert!(identity_copy
+        .vary_lines()
+        .iter()
+        .all(|v| !v.contains("Accept-Encoding")));
     Ok(())
 }
 

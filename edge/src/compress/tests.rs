@@ -128,15 +128,23 @@ fn leaves_alone_what_must_not_or_need_not_be_encoded() {
 }
 
 #[test]
-fn not_modified_gets_the_vary_and_etag_of_its_200() {
+fn not_modified_gets_the_vary_and_etag_of_its_200_when_that_was_encoded() {
+    // The client's copy came from an encoded 200: it sends the weak validator back.
     let mut h = headers(&[("etag", "\"v1\"")]);
-    assert_eq!(
-        run(&Method::GET, &[("accept-encoding", "gzip")], 304, &mut h),
-        None
-    );
+    let asked = [
+        ("accept-encoding", "gzip"),
+        ("if-none-match", "\"other\", W/\"v1\""),
+    ];
+    assert_eq!(run(&Method::GET, &asked, 304, &mut h), None);
     assert_eq!(h["etag"], "W/\"v1\"");
     assert_eq!(h["vary"], "Accept-Encoding");
     assert!(!h.contains_key("content-encoding"));
+    // Its copy came from an identity 200 (a type not compressed, say): left alone.
+    let mut h = headers(&[("etag", "\"p1\"")]);
+    let asked = [("accept-encoding", "gzip"), ("if-none-match", "\"p1\"")];
+    assert_eq!(run(&Method::GET, &asked, 304, &mut h), None);
+    assert_eq!(h["etag"], "\"p1\"");
+    assert!(!h.contains_key("vary"));
 }
 
 #[test]
