@@ -221,7 +221,8 @@ impl Gateway {
             })
             .or_else(|| self.plan_upstream_target(session.req_header(), ctx).err()),
         };
-        if let Some(r) = refusal {
+        if let Some(mut r) = refusal {
+            self.decorate_refusal(ctx, &mut r);
             // The body of a refused request is not read, so its connection is not reused.
             if has_body(session.req_header()) {
                 session.set_keepalive(None);
@@ -235,6 +236,13 @@ impl Gateway {
             return self.tunnel(session, ctx).await.map(|()| true);
         }
         Ok(false)
+    }
+
+    /// The route's CORS headers on a refusal of the gateway, for an allowed origin.
+    fn decorate_refusal(&self, ctx: &RequestCtx, r: &mut Rejection) {
+        if let Some(p) = ctx.compiled_route().and_then(|r| r.policies.as_deref()) {
+            p.chain.on_refusal(&ctx.policy_state, &mut r.headers);
+        }
     }
 
     /// Picks the target: a healthy one not tried yet by this request.
@@ -503,9 +511,10 @@ impl Gateway {
         if let Some(resp) = session.response_written() {
             return resp.status.as_u16();
         }
-        let Some(r) = ctx.refusal.take().or_else(|| Rejection::from_error(e)) else {
+        let Some(mut r) = ctx.refusal.take().or_else(|| Rejection::from_error(e)) else {
             return 0;
         };
+        self.decorate_refusal(ctx, &mut r);
         // The connection is not reused after a failure (`proxy.rs`): say so in the answer,
         // so that a client does not send its next request on it.
         session.set_keepalive(None);

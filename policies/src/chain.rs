@@ -236,6 +236,17 @@ impl Chain {
         }
     }
 
+    /// Decorates the gateway's own refusal of a request (after this chain ran on it): the
+    /// CORS headers of an allowed origin only, so that a browser's script sees the status
+    /// (a 401, a gRPC-Web status) instead of a CORS error.
+    pub fn on_refusal<S: HeaderSink + ?Sized>(&self, state: &RequestState, sink: &mut S) {
+        for policy in &self.policies {
+            if let Policy::Cors(p) = policy {
+                p.on_response(state, sink);
+            }
+        }
+    }
+
     /// The request header edits, in order, for the request to the upstream.
     pub fn request_header_edits(&self) -> impl Iterator<Item = &HeaderEdits> {
         self.policies.iter().filter_map(|p| match p {

@@ -3,8 +3,8 @@
 
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
-    ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
 use http::{HeaderValue, Method, StatusCode};
 
@@ -29,6 +29,7 @@ pub struct Cors {
     headers_value: Option<HeaderValue>,
     credentials: bool,
     max_age: Option<HeaderValue>,
+    expose_value: Option<HeaderValue>,
 }
 
 fn join(items: impl Iterator<Item = String>) -> Result<Option<HeaderValue>, Vec<Problem>> {
@@ -66,6 +67,7 @@ impl Cors {
             headers,
             credentials: spec.credentials,
             max_age: spec.max_age.map(HeaderValue::from),
+            expose_value: join(spec.expose_headers.iter().map(|h| h.to_ascii_lowercase()))?,
         })
     }
 
@@ -147,8 +149,9 @@ impl Cors {
         Verdict::Respond(r)
     }
 
-    /// Adds `Access-Control-Allow-Origin` (and `-Credentials`, `Vary: Origin`) for a request
-    /// from an allowed origin.
+    /// Adds `Access-Control-Allow-Origin` (and `-Credentials`, `-Expose-Headers`, `Vary:
+    /// Origin`) for a request from an allowed origin: to the upstream's answer, and to the
+    /// gateway's own refusals (a browser shows a refusal without them as a CORS error).
     pub fn on_response<S: HeaderSink + ?Sized>(&self, state: &RequestState, sink: &mut S) {
         let Some(origin) = &state.cors_origin else {
             return;
@@ -159,6 +162,9 @@ impl Cors {
                 ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),
             );
+        }
+        if let Some(exposed) = &self.expose_value {
+            sink.set_header(ACCESS_CONTROL_EXPOSE_HEADERS, exposed.clone());
         }
         if origin != "*" {
             sink.append_header(VARY, HeaderValue::from_static("Origin"));

@@ -187,6 +187,26 @@ pub trait HeaderSink {
     fn remove_matching(&mut self, matches: &dyn Fn(&HeaderName) -> bool);
 }
 
+/// A refusal's own headers (`Rejection::headers`).
+impl HeaderSink for Vec<(HeaderName, HeaderValue)> {
+    fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
+        self.retain(|(n, _)| *n != name);
+        self.push((name, value));
+    }
+
+    fn append_header(&mut self, name: HeaderName, value: HeaderValue) {
+        self.push((name, value));
+    }
+
+    fn remove_header(&mut self, name: &HeaderName) {
+        self.retain(|(n, _)| n != name);
+    }
+
+    fn remove_matching(&mut self, matches: &dyn Fn(&HeaderName) -> bool) {
+        self.retain(|(n, _)| !matches(n));
+    }
+}
+
 impl HeaderSink for HeaderMap {
     fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
         self.insert(name, value);

@@ -118,6 +118,14 @@ impl PolicySpec {
                         p.push(format!("headers[{i}]"), "must be a valid header name");
                     }
                 }
+                for (i, h) in s.expose_headers.iter().enumerate() {
+                    if !is_header_name(h) {
+                        p.push(
+                            format!("expose_headers[{i}]"),
+                            "must be a valid header name",
+                        );
+                    }
+                }
             }
             Self::RequestSize(s) => {
                 if s.max_bytes == 0 {
@@ -292,6 +300,10 @@ pub struct CorsSpec {
     /// Seconds a preflight may be cached by the browser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u32>,
+    /// Response headers a page's script may read (`Access-Control-Expose-Headers`), such as
+    /// `grpc-status` and `grpc-message` for gRPC-Web.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
 }
 
 /// `request_size`: refuse bodies over `max_bytes`.

@@ -292,6 +292,45 @@ fn cors_preflight_is_answered_by_the_gateway() -> Result<()> {
     Ok(())
 }
 
+/// `expose_headers`, and the CORS headers of an allowed origin on the gateway's own
+/// refusals too: without them a browser's script sees a CORS error instead of the 401.
+#[test]
+fn cors_headers_reach_refusals_and_expose_what_is_listed() -> Result<()> {
+    let policies = json!([
+        {"type": "cors", "origins": ["https://app.example"],
+         "expose_headers": ["grpc-status", "X-Trace"]},
+        {"type": "key_auth"}
+    ]);
+    let s = Setup::start(&[("routes", route("cors", &["/cors"], policies))])?;
+    let origin = ("origin", "https://app.example");
+    let refusal = s.get("/cors", &[origin])?;
+    refused(&refusal, 401, "no key")?;
+    assert_eq!(
+        refusal.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        refusal.header("access-control-expose-headers"),
+        Some("grpc-status, x-trace")
+    );
+    let other = s.get("/cors", &[("origin", "https://evil.example")])?;
+    refused(&other, 401, "no key, another origin")?;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    let bad = s.admin.post(
+        "/api/v1/routes",
+        &json!({"id": "bad", "paths": ["/bad"], "upstream": "up", "policies": [
+            {"type": "cors", "origins": ["*"], "expose_headers": ["ok", "not a name"]}]}),
+    )?;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    ensure!(
+        bad.text.contains("policies[0].expose_headers[1]"),
+        "{}",
+        bad.text
+    );
+    Ok(())
+}
+
 #[test]
 fn large_bodies_are_refused_with_413_by_length_and_while_chunked() -> Result<()> {
     let size = json!([{"type": "request_size", "max_bytes": 1024}]);

@@ -101,6 +101,7 @@ fn cors_chain(counters: &Counters) -> Chain {
                 headers: vec!["x-api-key".into(), "content-type".into()],
                 credentials: true,
                 max_age: Some(600),
+                expose_headers: vec![],
             }),
         ],
         counters,
