@@ -365,10 +365,18 @@ impl Gateway {
         };
         let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
         let added = forwarded::ADDED + policies.map_or(0, |p| p.request_headers_added);
+        let cached = policies.is_some_and(|p| p.chain.cache().is_some());
         headers::edit_request(req, added, |h| {
             forwarded::apply(h, &origin);
             if let Some(p) = policies {
                 p.chain.apply_request_headers(h);
+            }
+            if cached {
+                // CGI, WSGI and PHP upstreams read `x_lang` as `X-Lang`, which the cache's
+                // key and `Vary` never see: an answer made for one client's `x_lang` was
+                // served to everyone. On a cached route such names do not reach the
+                // upstream (nginx drops them by default).
+                policies::HeaderSink::remove_matching(h, &|name| name.as_str().contains('_'));
             }
         });
         let Some(target) = &ctx.upstream_target else {

@@ -533,3 +533,77 @@ fn config_changes_that_make_entries_wrong_start_the_route_empty() -> Result<()> 
     expect(&s.get("/c/a", &[])?, "HIT", "a ttl change keeps entries")?;
     Ok(())
 }
+
+/// Found by the attack pass, each a way to make the cache serve one request's answer to
+/// others: a query the key leaves out, an error given the route's TTL, `_` header names
+/// (which CGI-style upstreams read as `-` ones) that the key and `Vary` never see, and
+/// another consumer's answer on a route that identifies callers.
+#[test]
+fn unkeyed_inputs_never_pick_what_everyone_gets() -> Result<()> {
+    let s = Setup::start(&[
+        cached("c", &["/c"], json!({"ttl_secs": 60})),
+        route(
+            "keyed",
+            &["/k"],
+            json!([{"type": "key_auth"}, {"type": "cache", "ttl_secs": 60}]),
+        ),
+    ])?;
+    // A query the key leaves out: that request goes to the origin uncached.
+    expect(&s.get("/c/q?poison=1", &[])?, "BYPASS", "unkeyed query")?;
+    expect(&s.get("/c/q?poison=1", &[])?, "BYPASS", "again")?;
+    expect(
+        &s.get("/c/q", &[])?,
+        "MISS",
+        "the plain URL is not poisoned",
+    )?;
+    expect(&s.get("/c/q", &[])?, "HIT", "and cached")?;
+    // An error status without a lifetime of its own is not kept for the TTL.
+    s.upstream.set_status(414);
+    let error = s.get("/c/e", &[])?;
+    ensure!(error.status == 414, "{}", error.status);
+    s.upstream.set_status(200);
+    let after = s.get("/c/e", &[])?;
+    ensure!(
+        after.status == 200,
+        "the error was served again: {}",
+        after.status
+    );
+    // `_` names do not reach the upstream of a cached route.
+    let underscored = s.get("/c/u", &[("x_lang", "evil"), ("x-lang", "en")])?;
+    let seen = s.upstream.seen();
+    let last = seen
+        .last()
+        .ok_or_else(|| anyhow::anyhow!("nothing reached the upstream"))?;
+    ensure!(last.header("x_lang").is_none(), "{:?}", last.headers);
+    ensure!(last.header("x-lang") == Some("en"), "{:?}", last.headers);
+    ensure!(underscored.status == 200);
+    // Two consumers on a route that identifies them: each gets answers of its own.
+    s.admin
+        .post("/api/v1/consumers", &json!({"id": "alice"}))?
+        .expect_status(201, "alice")?;
+    s.admin
+        .post("/api/v1/consumers", &json!({"id": "bob"}))?
+        .expect_status(201, "bob")?;
+    let key = |consumer: &str| -> Result<String> {
+        Ok(s.admin
+            .post(&format!("/api/v1/consumers/{consumer}/keys"), &json!({}))?
+            .expect_status(201, "key")?
+            .body["key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    };
+    let (alice, bob) = (key("alice")?, key("bob")?);
+    expect(&s.get("/k/me", &[("x-api-key", &alice)])?, "MISS", "alice")?;
+    expect(
+        &s.get("/k/me", &[("x-api-key", &alice)])?,
+        "HIT",
+        "alice again",
+    )?;
+    expect(
+        &s.get("/k/me", &[("x-api-key", &bob)])?,
+        "MISS",
+        "bob never gets alice's",
+    )?;
+    Ok(())
+}

@@ -1,9 +1,12 @@
 //! Cache keys: which stored answer a request may get. The primary key frames (length
 //! prefixed, so no two requests share one by accident) the key version, the route id, the
-//! route's upstream id (a route moved to another upstream starts empty), the host
-//! (lowercased) and the path, then the route's extra parts (`query`, `header:NAME`,
-//! `consumer`), each tagged. The route id is also the key's user tag (purges by route), and
-//! the path rides along for purges by path. GET and HEAD share their key.
+//! route's upstream id (a route moved to another upstream starts empty), the scheme (an
+//! answer to plain HTTP, a redirect to HTTPS say, is never one to HTTPS: RFC 9111 4 keys on
+//! the whole target URI), the host (lowercased), the path and the identified consumer (on a
+//! route that identifies callers, each gets answers of its own, as Kong's proxy-cache
+//! does), then the route's extra parts (`query`, `header:NAME`, `consumer`), each tagged.
+//! The route id is also the key's user tag (purges by route), and the path rides along for
+//! purges by path. GET and HEAD share their key.
 
 use pingora_cache::CacheKey;
 use pingora_http::RequestHeader;
@@ -12,14 +15,16 @@ use policies::{Cache, CacheKeyPart, RequestState};
 use super::store::EntryPath;
 
 /// Changes when the layout below changes, so that old keys are never read as new ones.
-const KEY_VERSION: &[u8] = b"tollgate-cache-1";
+const KEY_VERSION: &[u8] = b"tollgate-cache-2";
 
-/// The cache key of `req` on `route` with the route's cache settings.
+/// The cache key of `req` (which came over TLS when `https`) on `route` with the route's
+/// cache settings.
 pub fn build(
     route: &str,
     upstream: &str,
     cache: &Cache,
     req: &RequestHeader,
+    https: bool,
     state: &RequestState,
 ) -> CacheKey {
     let path = req.uri.path();
@@ -29,10 +34,12 @@ pub fn build(
     frame(&mut primary, KEY_VERSION);
     frame(&mut primary, route.as_bytes());
     frame(&mut primary, upstream.as_bytes());
+    frame(&mut primary, if https { b"https" } else { b"http" });
     let start = primary.len();
     frame(&mut primary, host.as_bytes());
     primary[start + 4..].make_ascii_lowercase();
     frame(&mut primary, path.as_bytes());
+    frame(&mut primary, state.consumer_id().unwrap_or("").as_bytes());
     for part in &cache.key {
         match part {
             CacheKeyPart::Query => {
@@ -89,7 +96,17 @@ mod tests {
     }
 
     fn bin(route: &str, c: &Cache, r: &RequestHeader) -> [u8; 16] {
-        build(route, "up", c, r, &RequestState::default()).primary_bin()
+        build(route, "up", c, r, false, &RequestState::default()).primary_bin()
+    }
+
+    #[test]
+    fn plain_http_and_https_never_share_an_answer() {
+        let c = cache(&[]);
+        let r = req("/p", &[("host", "a.example")]);
+        let state = RequestState::default();
+        let plain = build("r", "up", &c, &r, false, &state).primary_bin();
+        let tls = build("r", "up", &c, &r, true, &state).primary_bin();
+        assert_ne!(plain, tls);
     }
 
     #[test]

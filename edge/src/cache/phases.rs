@@ -23,6 +23,13 @@ use crate::gateway::RequestCtx;
 /// or a condition to make sense: no 206, no 304).
 const CACHEABLE_STATUSES: [u16; 11] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
 
+/// Statuses the route's `ttl_secs` applies to. Errors are stored only when the origin
+/// gives them a lifetime: with `ttl_secs` for them too, one request making the origin
+/// answer 414 (a long query the key leaves out) or 405 (a method-override header) had that
+/// error served to everyone for the TTL. nginx's `proxy_cache_valid TIME` is 200, 301 and
+/// 302 alike.
+const TTL_STATUSES: [u16; 6] = [200, 203, 204, 300, 301, 308];
+
 /// Why an answer to a request with `Authorization` was not stored.
 pub const AUTHORIZATION_REASON: &str = "authorization";
 
@@ -44,6 +51,13 @@ pub fn request_cache_filter(session: &mut Session, ctx: &mut RequestCtx) {
     if !matches!(session.req_header().method, Method::GET | Method::HEAD) {
         return;
     }
+    // A query the key leaves out must not pick the answer stored for everyone (`?x` that
+    // makes the origin answer differently, or fail): such a request goes to the origin
+    // uncached. A route whose answers depend on the query keys on it (`key: [query]`).
+    let keys_query = settings(ctx).is_some_and(|c| c.key.contains(&policies::CacheKeyPart::Query));
+    if !keys_query && session.req_header().uri.query().is_some() {
+        return;
+    }
     session.cache.enable(
         cache.store,
         None,
@@ -63,6 +77,7 @@ pub fn cache_key(session: &Session, ctx: &RequestCtx) -> Result<CacheKey> {
             route.pool.id(),
             c,
             session.req_header(),
+            session.digest().is_some_and(|d| d.ssl_digest.is_some()),
             &ctx.policy_state,
         )),
         _ => Err(Error::explain(
@@ -105,6 +120,15 @@ fn decide(c: &Cache, req: &RequestHeader, resp: &ResponseHeader, now: SystemTime
     {
         return Uncacheable(NoCacheReason::OriginNotCache);
     }
+    // A lifetime given twice (`max-age=0, max-age=60`) or not as a number (`max-age=-1`)
+    // is no lifetime to trust: stale (RFC 9111 4.2.1, 1.2.2), so not stored, and never
+    // given the route's `ttl_secs` instead.
+    if ["max-age", "s-maxage"]
+        .iter()
+        .any(|d| !lifetime_is_well_formed(resp, d))
+    {
+        return Uncacheable(NoCacheReason::Custom("malformed lifetime"));
+    }
     let authorized = req.headers.contains_key(header::AUTHORIZATION);
     if authorized
         && cc
@@ -114,17 +138,66 @@ fn decide(c: &Cache, req: &RequestHeader, resp: &ResponseHeader, now: SystemTime
         return Uncacheable(NoCacheReason::Custom(AUTHORIZATION_REASON));
     }
     let defaults = CacheMetaDefaults::new(|_| None, c.stale_while_revalidate, c.stale_if_error);
-    let fresh_until = calculate_fresh_until(now, cc.as_ref(), resp, authorized, &defaults)
-        .or_else(|| (!c.ttl.is_zero()).then(|| now + c.ttl));
+    let ttl_applies = !c.ttl.is_zero() && TTL_STATUSES.contains(&resp.status.as_u16());
+    // The answer's own `Age` (a cache upstream of this one held it that long) counts
+    // toward its age here too (RFC 9111 4.2.3): it was made that long before now.
+    let age = std::time::Duration::from_secs(upstream_age(resp));
+    let made = now.checked_sub(age).unwrap_or(now);
+    let fresh_until = calculate_fresh_until(made, cc.as_ref(), resp, authorized, &defaults)
+        .or_else(|| ttl_applies.then(|| made + c.ttl));
     let Some(fresh_until) = fresh_until else {
         return Uncacheable(NoCacheReason::OriginNotCache);
     };
-    let (swr, sie) = calculate_serve_stale_durations(cc.as_ref(), &defaults);
+    // `no-cache` (every use validated first), `must-revalidate` and `proxy-revalidate`
+    // (never served stale, RFC 9111 5.2.2.2, 5.2.2.8, 4.2.4): no stale window, whatever
+    // the route's defaults.
+    let (swr, sie) = if cc.as_ref().is_some_and(|cc| {
+        (cc.no_cache() && cc.no_cache_field_names().is_none())
+            || cc.must_revalidate()
+            || cc.proxy_revalidate()
+    }) {
+        (0, 0)
+    } else {
+        calculate_serve_stale_durations(cc.as_ref(), &defaults)
+    };
     let mut stored = resp.clone();
     if let Some(cc) = &cc {
         cc.strip_private_headers(&mut stored);
     }
-    RespCacheable::Cacheable(CacheMeta::new(fresh_until, now, swr, sie, stored))
+    RespCacheable::Cacheable(CacheMeta::new(fresh_until, made, swr, sie, stored))
+}
+
+/// The answer's `Age` in seconds (0 when absent or not a number).
+fn upstream_age(resp: &ResponseHeader) -> u64 {
+    resp.headers
+        .get(header::AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether `directive` of the answer's `Cache-Control` is absent, or present once with a
+/// whole number of seconds.
+fn lifetime_is_well_formed(resp: &ResponseHeader, directive: &str) -> bool {
+    let mut seen = 0;
+    for d in resp
+        .headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let (name, value) = d.split_once('=').unwrap_or((d, ""));
+        if !name.trim().eq_ignore_ascii_case(directive) {
+            continue;
+        }
+        seen += 1;
+        let value = value.trim().trim_matches('"');
+        if seen > 1 || value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The lowercased field names of the answer's `Vary`.

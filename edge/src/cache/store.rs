@@ -122,6 +122,15 @@ impl MemoryStore {
         doomed.len() as u64
     }
 
+    /// Drops `key` from the entries and the index.
+    fn forget_locked(&self, index: &mut HashMap<HashBinary, Indexed>, key: HashBinary) {
+        self.entries.remove(&u128::from_be_bytes(key));
+        if let Some(gone) = index.remove(&key) {
+            self.bytes.fetch_sub(gone.bytes, Ordering::Relaxed);
+        }
+        self.publish_size();
+    }
+
     fn publish_size(&self) {
         self.size_gauge
             .set(i64::try_from(self.bytes()).unwrap_or(i64::MAX));
@@ -148,15 +157,30 @@ impl MemoryStore {
     ) {
         // The index's copy of the path is memory the entry costs too.
         let bytes = entry.bytes() + path.len();
-        let weight = u16::try_from(bytes.div_ceil(WEIGHT_UNIT)).unwrap_or(u16::MAX);
         let key = entry.key;
+        // An answer heavier than a quarter of the whole cache is not kept (one of 6 MB was
+        // kept in a cache of 4 MB, above its bound); nor is what it replaced.
+        if bytes as u64 > self.capacity / 4 {
+            self.forget_locked(index, key);
+            return;
+        }
+        let weight = u16::try_from(bytes.div_ceil(WEIGHT_UNIT)).unwrap_or(u16::MAX);
+        // `put`, not `force_put`: TinyLFU admission, so a flood of answers asked for once
+        // (a key part an attacker varies) cannot evict the answers asked for often. A new
+        // answer it does not admit comes back in the evicted list.
         let evicted = self
             .entries
-            .force_put(u128::from_be_bytes(key), Arc::new(entry), weight);
+            .put(u128::from_be_bytes(key), Arc::new(entry), weight);
+        let mut admitted = true;
         for gone in evicted {
+            admitted &= gone.data.key != key;
             if let Some(e) = index.remove(&gone.data.key) {
                 self.bytes.fetch_sub(e.bytes, Ordering::Relaxed);
             }
+        }
+        if !admitted {
+            self.publish_size();
+            return;
         }
         let route = match index.get(&key) {
             Some(old) if &*old.route == route => old.route.clone(),

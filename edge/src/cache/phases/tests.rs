@@ -105,7 +105,60 @@ fn partial_and_error_statuses_are_not_stored() {
             "{status}"
         );
     }
-    assert!(fresh_for(&c, &req(&[]), &resp(404, &[])).is_some());
+    // An error is stored only with a lifetime of its own: `ttl_secs` is for successes.
+    for status in [404, 405, 414, 501] {
+        assert_eq!(
+            fresh_for(&c, &req(&[]), &resp(status, &[])),
+            None,
+            "{status}"
+        );
+        let lived = resp(status, &[("cache-control", "max-age=60")]);
+        assert!(fresh_for(&c, &req(&[]), &lived).is_some(), "{status}");
+    }
+}
+
+#[test]
+fn malformed_or_repeated_lifetimes_are_not_trusted_and_upstream_age_counts() {
+    let c = cache(serde_json::json!({"ttl_secs": 60}));
+    for cc in [
+        "max-age=0, max-age=60",
+        "max-age=-1",
+        "max-age=abc",
+        "s-maxage=1.5",
+    ] {
+        let r = resp(200, &[("cache-control", cc)]);
+        assert_eq!(fresh_for(&c, &req(&[]), &r), None, "{cc}");
+    }
+    let aged = resp(200, &[("cache-control", "max-age=60"), ("age", "100")]);
+    let fresh = fresh_for(&c, &req(&[]), &aged).unwrap_or(Duration::MAX);
+    assert_eq!(fresh, Duration::ZERO, "already 100 s old: stale at once");
+    let young = resp(200, &[("cache-control", "max-age=60"), ("age", "20")]);
+    let fresh = fresh_for(&c, &req(&[]), &young).map_or(0, |d| d.as_secs());
+    assert!((38..=40).contains(&fresh), "{fresh}");
+}
+
+#[test]
+fn answers_that_must_be_validated_get_no_stale_window() {
+    let c = cache(serde_json::json!({
+        "ttl_secs": 60, "stale_while_revalidate_secs": 30, "stale_if_error_secs": 300
+    }));
+    for cc in [
+        "no-cache, max-age=60",
+        "max-age=60, must-revalidate",
+        "max-age=60, proxy-revalidate",
+    ] {
+        let r = resp(200, &[("cache-control", cc)]);
+        let RespCacheable::Cacheable(meta) = decide(&c, &req(&[]), &r, SystemTime::now()) else {
+            panic!("{cc}: stored");
+        };
+        assert_eq!(meta.stale_while_revalidate_sec(), 0, "{cc}");
+        assert_eq!(meta.stale_if_error_sec(), 0, "{cc}");
+    }
+    let plain = resp(200, &[("cache-control", "max-age=60")]);
+    let RespCacheable::Cacheable(meta) = decide(&c, &req(&[]), &plain, SystemTime::now()) else {
+        panic!("stored");
+    };
+    assert_eq!(meta.stale_while_revalidate_sec(), 30);
 }
 
 #[test]
