@@ -114,6 +114,14 @@ impl LiveView for Live {
     }
 
     fn cache_purge(&self, route: &str, path: Option<&str>) -> u64 {
+        // Entries are kept under the request's canonical path (as routing sees it), so a
+        // path spelled otherwise (`/q/%70a`, `/q/./pa`) purges the same entries.
+        let canonical = path.and_then(|p| {
+            crate::routing::canonical::canonical_path(p.as_bytes())
+                .ok()
+                .flatten()
+        });
+        let path = canonical.as_deref().or(path);
         crate::cache::get().map_or(0, |c| c.store.purge(route, path))
     }
 

@@ -273,6 +273,16 @@ fn purge_drops_a_path_or_a_whole_route() -> Result<()> {
     expect(&s.get("/c/a", &[])?, "MISS", "purged path")?;
     expect(&s.get("/c/b", &[])?, "HIT", "other path kept")?;
     expect(&s.get("/d/a", &[])?, "HIT", "other route kept")?;
+    // Another spelling of a path purges the same entries; a query is refused, not ignored.
+    let (status, body) = s.purge(&json!({"route": "c", "path": "/c/./%62"}))?;
+    ensure!(
+        status == 200 && body == json!({"purged": 1}),
+        "{status} {body}"
+    );
+    let (status, body) = s.purge(&json!({"route": "c", "path": "/c/b?x=1"}))?;
+    ensure!(status == 400, "{status} {body}");
+    ensure!(body["problems"][0]["path"] == "path", "{body}");
+    expect(&s.get("/c/b", &[])?, "MISS", "purged by its other spelling")?;
     let (status, body) = s.purge(&json!({"route": "c"}))?;
     ensure!(
         status == 200 && body == json!({"purged": 2}),

@@ -33,6 +33,13 @@ impl Purge {
         if self.path.as_deref().is_some_and(|p| !p.starts_with('/')) {
             problems.push(Problem::new("path", "must start with /"));
         }
+        if self.path.as_deref().is_some_and(|p| p.contains(['?', '#'])) {
+            // Entries are kept by path; every query string of it is purged with it.
+            problems.push(Problem::new(
+                "path",
+                "must be a path only, without query or fragment",
+            ));
+        }
         problems
     }
 }
