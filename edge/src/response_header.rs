@@ -126,6 +126,11 @@ pub fn clean(
     if found & UPGRADE != 0 && !switching {
         h.remove(header::UPGRADE);
     }
+    if lengths > 0 && (status == StatusCode::NO_CONTENT || status.is_informational()) {
+        // RFC 9110 8.6: no Content-Length in a 1xx or 204 (an upstream's would make a
+        // client wait for a body that never comes, or read the next answer as one).
+        h.remove(header::CONTENT_LENGTH);
+    }
     let close = found & CHUNKED != 0 && matches!(client, Version::HTTP_10 | Version::HTTP_09);
     if close {
         h.remove(header::TRANSFER_ENCODING);

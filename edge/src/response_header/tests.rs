@@ -113,3 +113,18 @@ fn refuses_a_transfer_coding_that_does_not_end_in_chunked() {
         );
     }
 }
+
+#[test]
+fn a_204_or_1xx_loses_a_content_length() {
+    for status in [
+        StatusCode::NO_CONTENT,
+        StatusCode::from_u16(103).expect("103"),
+    ] {
+        let mut h = headers(&[("content-length", "5"), ("x-a", "1")]);
+        assert_eq!(clean(&mut h, status, Version::HTTP_11), Ok(false));
+        assert_eq!(names(&h), ["x-a"], "{status}");
+    }
+    let mut h = headers(&[("content-length", "5")]);
+    assert_eq!(clean(&mut h, StatusCode::OK, Version::HTTP_11), Ok(false));
+    assert_eq!(names(&h), ["content-length"]);
+}
