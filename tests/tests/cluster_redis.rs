@@ -45,6 +45,26 @@ fn config_objects() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The value of gauge `name` on `node`'s metrics.
+fn gauge(node: &Gateway, name: &str) -> Result<Option<f64>> {
+    let text = node.metrics_text()?;
+    let samples = tests::metrics::parse(&text);
+    Ok(tests::metrics::samples(&samples, name)
+        .first()
+        .map(|s| s.value))
+}
+
+/// The upstream `up` (at `upstream`) and [`config_objects`], created through `admin`.
+fn configure(admin: &tests::Admin, upstream: &EchoServer) -> Result<()> {
+    admin.create_upstream(&upstream_spec("up", &[upstream.addr()]))?;
+    for (collection, body) in config_objects() {
+        admin
+            .post(&format!("/api/v1/{collection}"), &body)?
+            .expect_status(201, &format!("creating {collection} {body}"))?;
+    }
+    Ok(())
+}
+
 impl Cluster {
     /// `n` nodes on a fresh Redis; returns the cluster and the keys of `ratey` and `quoty`.
     fn start(n: usize) -> Result<(Cluster, String, String)> {
@@ -58,12 +78,7 @@ impl Cluster {
             })?);
         }
         let first = nodes[0].admin();
-        first.create_upstream(&upstream_spec("up", &[upstream.addr()]))?;
-        for (collection, body) in config_objects() {
-            first
-                .post(&format!("/api/v1/{collection}"), &body)?
-                .expect_status(201, &format!("creating {collection} {body}"))?;
-        }
+        configure(&first, &upstream)?;
         let key = |consumer: &str| -> Result<String> {
             let created = first
                 .post(&format!("/api/v1/consumers/{consumer}/keys"), &json!({}))?
@@ -121,11 +136,7 @@ impl Cluster {
     }
 
     fn redis_up(&self, node: usize) -> Result<Option<f64>> {
-        let text = self.nodes[node].metrics_text()?;
-        let samples = tests::metrics::parse(&text);
-        Ok(tests::metrics::samples(&samples, "tollgate_redis_up")
-            .first()
-            .map(|s| s.value))
+        gauge(&self.nodes[node], "tollgate_redis_up")
     }
 
     /// The quota key of `consumer` today, as the nodes name it.
@@ -380,12 +391,7 @@ fn one_control_node_and_two_followers_on_one_redis_count_as_one() -> Result<()> 
         ..Default::default()
     })?;
     let admin = control.admin();
-    admin.create_upstream(&upstream_spec("up", &[upstream.addr()]))?;
-    for (collection, body) in config_objects() {
-        admin
-            .post(&format!("/api/v1/{collection}"), &body)?
-            .expect_status(201, &format!("creating {collection} {body}"))?;
-    }
+    configure(&admin, &upstream)?;
     // A plan whose quota is shared out while Redis is away: 30 a day, 10 per node.
     admin
         .post(
@@ -544,12 +550,7 @@ fn counts_go_over_rediss_to_a_redis_whose_certificate_is_verified() -> Result<()
             ..Default::default()
         })?;
         let admin = node.admin();
-        admin.create_upstream(&upstream_spec("up", &[upstream.addr()]))?;
-        for (collection, body) in config_objects() {
-            admin
-                .post(&format!("/api/v1/{collection}"), &body)?
-                .expect_status(201, &format!("creating {collection}"))?;
-        }
+        configure(&admin, &upstream)?;
         let created = admin
             .post("/api/v1/consumers/quoty/keys", &json!({}))?
             .expect_status(201, "a key")?
@@ -557,13 +558,7 @@ fn counts_go_over_rediss_to_a_redis_whose_certificate_is_verified() -> Result<()
         let key = created["key"].as_str().context("key")?.to_owned();
         Ok((node, key))
     };
-    let up = |node: &Gateway| -> Result<Option<f64>> {
-        let text = node.metrics_text()?;
-        let samples = tests::metrics::parse(&text);
-        Ok(tests::metrics::samples(&samples, "tollgate_redis_up")
-            .first()
-            .map(|s| s.value))
-    };
+    let up = |node: &Gateway| gauge(node, "tollgate_redis_up");
     let client = http_client();
 
     let (trusting, key) = node(true)?;
