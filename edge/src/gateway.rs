@@ -488,7 +488,12 @@ impl Gateway {
         .map_err(|e: response_header::ResponseHeaderError| {
             Error::because(ErrorType::InvalidHTTPHeader, "upstream response", e).into_up()
         })?;
-        if close {
+        // An HTTP/1.0 client's answer without a length ends with the connection (chunked
+        // coding is taken off it, here or by `http10.rs` for HTTP/2 upstreams).
+        let unframed = matches!(client, Version::HTTP_10 | Version::HTTP_09)
+            && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
+            && !has_no_body(session.req_header(), resp);
+        if close || unframed {
             session.set_keepalive(None);
         }
         if let Some((c, level, reserved)) = coding {

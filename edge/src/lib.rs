@@ -22,6 +22,7 @@ pub mod grpc;
 pub mod grpc_web;
 pub mod h2c;
 pub mod headers;
+pub mod http10;
 pub mod live;
 pub mod metrics;
 pub mod policy;

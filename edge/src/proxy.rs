@@ -18,6 +18,12 @@ use crate::gateway::{Gateway, RequestCtx};
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
+    /// Pingora's default registers its compression module, disabled (compression is ours,
+    /// `compress.rs`); in its place, the one module the gateway needs (`http10.rs`).
+    fn init_downstream_modules(&self, modules: &mut pingora_core::modules::http::HttpModules) {
+        modules.add_module(Box::new(crate::http10::Http10Builder));
+    }
+
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new()
     }

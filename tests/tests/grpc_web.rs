@@ -374,3 +374,45 @@ fn a_refusal_has_its_status_in_the_header_over_http2_and_a_length_over_http1() -
     );
     Ok(())
 }
+
+/// An HTTP/1.0 client cannot read chunked coding (RFC 9112 6.1): its answer from an
+/// HTTP/2 upstream (here a gRPC-Web call) ends with the connection, messages and trailer
+/// frame whole.
+#[test]
+fn an_http10_client_gets_its_answer_unchunked() -> Result<()> {
+    use std::io::{Read, Write};
+    let server = GrpcServer::start()?;
+    let gateway = gateway_for(&server, json!([{"type": "grpc_web"}]))?;
+    for keep_alive in [false, true] {
+        let mut stream = std::net::TcpStream::connect(gateway.proxy_addr())?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
+        let body = frame(b"old");
+        let connection = if keep_alive {
+            "connection: keep-alive\r\n"
+        } else {
+            ""
+        };
+        let head = format!(
+            "POST {UNARY} HTTP/1.0\r\nhost: a\r\ncontent-type: application/grpc-web\r\n\
+             {connection}content-length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(&body)?;
+        // Read to the end: the answer must end with the connection.
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .context("a header")?;
+        let header = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+        ensure!(header.starts_with("http/1.1 200"), "{header}");
+        ensure!(!header.contains("transfer-encoding"), "{header}");
+        let (messages, trailers) = parse(&answer[split + 4..])?;
+        assert_eq!(messages, [b"echo:old".to_vec()]);
+        let trailers = trailers.context("a trailer frame")?;
+        assert_eq!(trailers.get("grpc-status").map(String::as_str), Some("0"));
+    }
+    Ok(())
+}
