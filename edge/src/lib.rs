@@ -25,6 +25,7 @@ pub mod headers;
 pub mod http10;
 pub mod live;
 pub mod metrics;
+pub mod offline;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

@@ -1,6 +1,5 @@
 //! `tollgate`: wiring only (flags, start-up, shutdown).
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -47,17 +46,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run(cli.run),
         Some(Command::Run(args)) => run(*args),
-        Some(Command::Check { file }) => check(&file),
+        Some(Command::Check { file }) => edge::offline::check(&file),
         Some(Command::Import {
             file,
             replace,
             data_dir,
-        }) => import(&file, replace, &data_dir),
+        }) => edge::offline::import(&file, replace, &data_dir),
         Some(Command::Export {
             data_dir,
             with_secrets,
-        }) => export(&data_dir, with_secrets),
-        Some(Command::CheckStore { data_dir }) => check_store(&data_dir),
+        }) => edge::offline::export(&data_dir, with_secrets),
+        Some(Command::CheckStore { data_dir }) => edge::offline::check_store(&data_dir),
     };
     match result {
         Ok(code) => code,
@@ -90,94 +89,6 @@ fn install_logs() {
     if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
         eprintln!("tollgate: no structured logs: {e}");
     }
-}
-
-/// One line per problem: `FILE: PATH: message` (`FILE: message` without a path).
-fn problem_lines(file: &Path, problems: &[storage::Problem]) -> Vec<String> {
-    problems
-        .iter()
-        .map(|p| match p.path.as_str() {
-            "" => format!("{}: {}", file.display(), p.message),
-            path => format!("{}: {path}: {}", file.display(), p.message),
-        })
-        .collect()
-}
-
-fn read_config(file: &Path) -> anyhow::Result<Result<storage::Config, storage::StoreError>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    Ok(storage::parse_config(&text))
-}
-
-fn check(file: &Path) -> anyhow::Result<ExitCode> {
-    let problems = match read_config(file)? {
-        Ok(config) => storage::validate_config(&config),
-        Err(storage::StoreError::Invalid { problems }) => problems,
-        Err(e) => vec![storage::Problem::new("", e.to_string())],
-    };
-    if problems.is_empty() {
-        println!("{}: ok", file.display());
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for line in problem_lines(file, &problems) {
-            println!("{line}");
-        }
-        Ok(ExitCode::FAILURE)
-    }
-}
-
-fn import(file: &Path, replace: bool, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let config = match read_config(file)? {
-        Ok(c) => c,
-        Err(storage::StoreError::Invalid { problems }) => {
-            for line in problem_lines(file, &problems) {
-                eprintln!("{line}");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
-        Err(e) => return Err(e).context("parsing the config"),
-    };
-    let store = storage::Store::open(data_dir).context("opening the store")?;
-    match store.apply(storage::Change::Import { config, replace }, "cli") {
-        Ok(revision) => {
-            println!("imported {}: revision {revision}", file.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(storage::StoreError::Invalid { problems }) => {
-            for line in problem_lines(file, &problems) {
-                eprintln!("{line}");
-            }
-            Ok(ExitCode::FAILURE)
-        }
-        Err(e) => Err(e).context("importing"),
-    }
-}
-
-fn check_store(data_dir: &Path) -> anyhow::Result<ExitCode> {
-    if !data_dir.join("conf").is_file() {
-        eprintln!("{}: no store here", data_dir.display());
-        return Ok(ExitCode::FAILURE);
-    }
-    match storage::Store::open(data_dir) {
-        Ok(store) => {
-            println!("{}: ok, revision {}", data_dir.display(), store.revision());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("{}: {e}", data_dir.display());
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-fn export(data_dir: &Path, with_secrets: bool) -> anyhow::Result<ExitCode> {
-    let store = storage::Store::open(data_dir).context("opening the store")?;
-    if with_secrets {
-        print!("{}", store.export_yaml());
-    } else {
-        print!("{}", store.export_yaml_without_secrets());
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// SIGTERM and SIGINT both stop gracefully: `/healthz` turns 503, new and idle
