@@ -262,7 +262,7 @@ impl Gateway {
         };
         let policies = ctx.compiled_route().and_then(|r| r.policies.as_deref());
         let added = forwarded::ADDED + policies.map_or(0, |p| p.request_headers_added);
-        let cached = policies.is_some_and(|p| p.chain.cache().is_some());
+        let cached = policies.is_some_and(|p| p.cache.is_some());
         headers::edit_request(req, added, |h| {
             forwarded::apply(h, &origin);
             if let Some(p) = policies {

@@ -36,6 +36,8 @@ pub struct RoutePolicies {
     pub compression: Option<policies::Compression>,
     /// Whether the route bridges gRPC-Web calls (`grpc_web`).
     pub grpc_web: bool,
+    /// The route's `cache` settings (looked up in several phases of every request).
+    pub cache: Option<policies::Cache>,
     /// `tollgate_cache_requests_total` of the route (used when it has a `cache` policy).
     pub cache_counters: crate::cache::RouteCounters,
     rejections: RejectionCounters,
@@ -61,6 +63,7 @@ impl RoutePolicies {
             response_headers_added: chain.response_headers_added(),
             compression: chain.compression().cloned(),
             grpc_web: chain.has_grpc_web(),
+            cache: chain.cache().cloned(),
             rejections: RejectionCounters::new(route, &chain, rejections),
             cache_counters: crate::cache::RouteCounters::default(),
             chain,

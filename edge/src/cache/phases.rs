@@ -35,7 +35,7 @@ pub const AUTHORIZATION_REASON: &str = "authorization";
 
 /// The route's cache settings, if the request's route has a `cache` policy.
 fn settings(ctx: &RequestCtx) -> Option<&Cache> {
-    ctx.compiled_route()?.policies.as_deref()?.chain.cache()
+    ctx.compiled_route()?.policies.as_deref()?.cache.as_ref()
 }
 
 /// Turns the cache on for a GET or HEAD of a route with a `cache` policy (after its
@@ -44,7 +44,12 @@ pub fn request_cache_filter(session: &mut Session, ctx: &mut RequestCtx) {
     let Some(cache) = super::get() else {
         return;
     };
-    let Some(max_body) = settings(ctx).map(|c| c.max_body_bytes) else {
+    let Some((max_body, keys_query)) = settings(ctx).map(|c| {
+        (
+            c.max_body_bytes,
+            c.key.contains(&policies::CacheKeyPart::Query),
+        )
+    }) else {
         return;
     };
     ctx.cache = Some(CacheResult::Bypass);
@@ -54,7 +59,6 @@ pub fn request_cache_filter(session: &mut Session, ctx: &mut RequestCtx) {
     // A query the key leaves out must not pick the answer stored for everyone (`?x` that
     // makes the origin answer differently, or fail): such a request goes to the origin
     // uncached. A route whose answers depend on the query keys on it (`key: [query]`).
-    let keys_query = settings(ctx).is_some_and(|c| c.key.contains(&policies::CacheKeyPart::Query));
     if !keys_query && session.req_header().uri.query().is_some() {
         return;
     }
