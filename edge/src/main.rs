@@ -338,7 +338,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "tollgate: {n} quota counts kept by the last run are added to redis when it answers"
             ),
             Err(e) => eprintln!(
-                "tollgate: the quota counts kept in {} cannot be read ({e}): left as they are",
+                "tollgate: the quota counts kept in {} cannot be read ({e}): put aside as {0}.unreadable",
                 kept.display()
             ),
         }

@@ -601,3 +601,36 @@ fn counts_go_over_rediss_to_a_redis_whose_certificate_is_verified() -> Result<()
     );
     Ok(())
 }
+
+/// A kept-counts file that cannot be read is neither taken nor lost: it is put aside under
+/// another name (for the operator), the start goes on, and what the next stop keeps is
+/// written beside it.
+#[test]
+fn an_unreadable_kept_counts_file_is_put_aside_not_overwritten() -> Result<()> {
+    let (mut c, _, quoty) = Cluster::start(1)?;
+    let data = c.nodes[0].data_dir();
+    let kept = data.join("redis-pending.json");
+    let node = &mut c.nodes[0];
+    node.sigterm()?;
+    ensure!(node.wait_exit(Duration::from_secs(20))?.success());
+    std::fs::write(&kept, b"{not json")?;
+    c.redis.kill()?;
+    c.nodes[0].start_again()?;
+    let aside = data.join("redis-pending.json.unreadable");
+    ensure!(
+        std::fs::read(&aside)? == b"{not json",
+        "the unreadable file is put aside as it was"
+    );
+    ensure!(!kept.exists(), "and not left to be overwritten");
+    ensure!(
+        c.get(0, "/metered", &quoty)?.status == 200,
+        "counted locally"
+    );
+    let node = &mut c.nodes[0];
+    node.sigterm()?;
+    ensure!(node.wait_exit(Duration::from_secs(20))?.success());
+    ensure!(std::fs::read(&aside)? == b"{not json", "still there");
+    let held = std::fs::read_to_string(&kept).context("the new count kept")?;
+    ensure!(held.contains("\"count\":1"), "{held}");
+    Ok(())
+}

@@ -112,17 +112,26 @@ impl SharedCounting {
     /// Keeps pending counts in `file` across stops: takes the counts a previous run left
     /// there (they are added to Redis with those made from now on; the file goes once they
     /// all are) and remembers the file for [`SharedCounting::keep_pending`]. Returns how
-    /// many counts it took. `Err`: the file is there but cannot be read or decoded (it is
-    /// left as it is).
+    /// many counts it took. `Err`: the file is there but cannot be read or decoded; it is
+    /// then renamed to `<file>.unreadable` (when it can be), so that the next stop does not
+    /// write over what it held.
     pub fn restore_pending(&self, file: &Path) -> std::io::Result<u64> {
         let _ = self.kept.set(file.to_owned());
-        let bytes = match std::fs::read(file) {
-            Ok(bytes) => bytes,
+        let read = match std::fs::read(file) {
+            Ok(bytes) => serde_json::from_slice::<Vec<KeptCount>>(&bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         };
-        let kept: Vec<KeptCount> = serde_json::from_slice(&bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let kept = match read {
+            Ok(kept) => kept,
+            Err(e) => {
+                let mut aside = file.as_os_str().to_owned();
+                aside.push(".unreadable");
+                let _ = std::fs::rename(file, aside);
+                return Err(e);
+            }
+        };
         self.kept_present.store(true, Ordering::Release);
         let now = SystemClock.now().as_secs();
         let mut taken = 0;
